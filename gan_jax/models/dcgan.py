@@ -1,0 +1,86 @@
+"""DCGAN generator and discriminator (Radford, Metz & Chintala 2015).
+
+Architecture as in the paper and the PyTorch DCGAN example, generalised to the
+resolutions we need: the generator projects z to a ``base x base`` map (4x4, or 7x7
+for 28x28 images), then doubles the resolution with stride-2 4x4 transposed
+convolutions, halving the channels each time; BatchNorm + ReLU everywhere but the
+output (tanh). The discriminator mirrors it with stride-2 4x4 convolutions and
+LeakyReLU(0.2), BatchNorm on every layer but the first (optional: WGAN-GP and R1
+critics must not use BatchNorm).
+
+``width`` is the channel count of the largest-resolution hidden layer (``ngf``/``ndf``
+in the PyTorch example, 64 there).
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+#: spatial size -> (size of the first feature map, number of stride-2 stages)
+SUPPORTED_SIZES = {16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
+
+
+def _stages(size: int) -> tuple[int, int]:
+    try:
+        return SUPPORTED_SIZES[size]
+    except KeyError:
+        raise ValueError(f"DCGAN supports image sizes {sorted(SUPPORTED_SIZES)}, got {size}") from None
+
+
+def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+    # PyTorch defaults (momentum 0.1 there == 0.9 here, eps 1e-5), so parity runs compare like with like.
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=axis_name)
+
+
+# PyTorch's ConvTranspose2d(k=4, s=2, padding=1) doubles the size; with lax.conv_transpose
+# semantics that is an explicit padding of k - 1 - p = 2 on each side.
+_UP_PADDING = ((2, 2), (2, 2))
+_DOWN_PADDING = ((1, 1), (1, 1))
+
+
+class DCGANGenerator(nn.Module):
+    image_shape: tuple[int, int, int] = (32, 32, 3)
+    width: int = 64
+    #: set by ``gan_jax.parallel`` under ``pmap`` so BatchNorm uses the global batch
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z, y=None, *, train: bool = True):
+        del y
+        height, width_px, channels = self.image_shape
+        if height != width_px:
+            raise ValueError(f"DCGAN needs square images, got {self.image_shape}")
+        base, n_up = _stages(height)
+        ch = self.width * 2 ** (n_up - 1)
+        # Dense == ConvTranspose(4x4, stride 1, no padding) applied to a 1x1 map.
+        h = nn.Dense(base * base * ch, use_bias=False)(z).reshape((z.shape[0], base, base, ch))
+        h = nn.relu(_batch_norm(train, self.bn_axis_name)(h))
+        for i in range(n_up - 1):
+            ch //= 2
+            h = nn.ConvTranspose(ch, (4, 4), strides=(2, 2), padding=_UP_PADDING, use_bias=False)(h)
+            h = nn.relu(_batch_norm(train, self.bn_axis_name)(h))
+        h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding=_UP_PADDING)(h)
+        return jnp.tanh(h)
+
+
+class DCGANDiscriminator(nn.Module):
+    width: int = 64
+    batch_norm: bool = True
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x, y=None, *, train: bool = True):
+        del y
+        _, n_down = _stages(x.shape[1])
+        h = x
+        for i in range(n_down):
+            h = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding=_DOWN_PADDING, use_bias=i == 0 or not self.batch_norm)(h)
+            if i > 0 and self.batch_norm:
+                h = _batch_norm(train, self.bn_axis_name)(h)
+            h = nn.leaky_relu(h, 0.2)
+        # Dense on the flattened base x base map == Conv(base x base, valid) to 1x1.
+        h = h.reshape((h.shape[0], math.prod(h.shape[1:])))
+        return nn.Dense(1)(h)[:, 0]

@@ -1,0 +1,55 @@
+"""Multilayer-perceptron generator and discriminator (Goodfellow et al. 2014).
+
+The 2014 paper used maxout units and dropout in D; like most re-implementations we use
+ReLU in G and LeakyReLU(0.2) in D, which train more reliably. The same modules serve
+the toy 2D benchmark (``output_shape=(2,)``, linear output) and small images
+(``output_shape=(28, 28, 1)``, tanh output in [-1, 1]).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class MLPGenerator(nn.Module):
+    output_shape: Sequence[int]
+    hidden: Sequence[int] = (256, 256)
+    #: "tanh" for images in [-1, 1], "linear" for unbounded data such as the toy sets
+    output_activation: str = "tanh"
+    #: BatchNorm after each hidden layer (as in PacGAN's toy generator)
+    batch_norm: bool = False
+    #: set by ``gan_jax.parallel`` under ``pmap`` so BatchNorm uses the global batch
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z, y=None, *, train: bool = True):
+        del y
+        h = z
+        for width in self.hidden:
+            h = nn.Dense(width, use_bias=not self.batch_norm)(h)
+            if self.batch_norm:
+                h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=self.bn_axis_name)(h)
+            h = nn.relu(h)
+        h = nn.Dense(math.prod(self.output_shape))(h)
+        if self.output_activation == "tanh":
+            h = jnp.tanh(h)
+        elif self.output_activation != "linear":
+            raise ValueError(f"unknown output_activation {self.output_activation!r}; use 'tanh' or 'linear'")
+        return h.reshape((z.shape[0], *self.output_shape))
+
+
+class MLPDiscriminator(nn.Module):
+    hidden: Sequence[int] = (256, 256)
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x, y=None, *, train: bool = True):
+        del y, train
+        h = x.reshape((x.shape[0], -1))
+        for width in self.hidden:
+            h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+        return nn.Dense(1)(h)[:, 0]

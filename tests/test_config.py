@@ -1,0 +1,41 @@
+import pytest
+
+from gan_jax.config import Config, UserError, apply_overrides, from_dict, list_experiments, load_experiment, to_dict
+
+
+def test_every_experiment_loads_and_builds():
+    from gan_jax.experiment import build_state
+
+    names = list_experiments()
+    assert {"dcgan_digits", "toy_ring", "toy_grid"} <= set(names)
+    for name in names:
+        config = load_experiment(name)
+        assert config.experiment == name
+        # tiny widths keep this fast; the architecture and data are the experiment's own
+        small = apply_overrides(config, ["model.g_width=8", "model.d_width=8"])
+        dataset, state = build_state(small)
+        assert int(state.step) == 0
+
+
+def test_overrides_types_and_copy():
+    base = load_experiment("dcgan_digits")
+    c = apply_overrides(base, ["train.steps=7", "train.lr_g=1e-3", "model.d_batch_norm=false", "model.g_hidden=3,4", "train.loss=hinge"])
+    assert (c.train.steps, c.train.lr_g, c.model.d_batch_norm, c.model.g_hidden, c.train.loss) == (7, 1e-3, False, (3, 4), "hinge")
+    assert base.train.steps != 7  # the original is untouched
+    assert from_dict(to_dict(c)) == c
+    for bad in ["train=3", "nope.steps=1", "train.steps=1.5", "model.d_batch_norm=maybe", "experiment.x=1"]:
+        with pytest.raises(UserError):
+            apply_overrides(base, [bad])
+
+
+def test_config_file_by_path(tmp_path):
+    p = tmp_path / "mine.py"
+    p.write_text("from gan_jax.config import Config\ndef get_config():\n    return Config(experiment='mine')\n")
+    assert load_experiment(str(p)).experiment == "mine"
+    q = tmp_path / "bad.py"
+    q.write_text("x = 1\n")
+    with pytest.raises(UserError, match="no get_config"):
+        load_experiment(str(q))
+    with pytest.raises(UserError, match="not found"):
+        load_experiment(str(tmp_path / "missing.py"))
+    assert isinstance(Config(), Config)

@@ -1,0 +1,200 @@
+"""Discriminator penalties in closed form: linear and quadratic critics."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.regularizers import Penalty, gradient_penalty, r1_penalty
+
+
+def linear_critic(w):
+    """D(x) = w . flatten(x): the input gradient is w everywhere, so ||grad D|| = ||w||."""
+    return lambda x: x.reshape((x.shape[0], -1)) @ w.reshape(-1)
+
+
+def quadratic_critic(a):
+    """D(x) = a/2 ||x||^2 per example: grad D(x) = a x."""
+    return lambda x: 0.5 * a * jnp.sum(x.reshape((x.shape[0], -1)) ** 2, axis=1)
+
+
+def batches(shape, seed=0):
+    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+    return jax.random.normal(k1, shape), 3.0 * jax.random.normal(k2, shape) + 1.0
+
+
+# ----------------------------------------------------------------------------- gradient penalty
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.3, 1.0, 2.5])
+@pytest.mark.parametrize("shape", [(8, 5), (4, 6, 6, 2)])
+def test_gradient_penalty_linear_critic_closed_form(scale, shape):
+    dim = int(np.prod(shape[1:]))
+    w = scale * jax.random.normal(jax.random.PRNGKey(1), (dim,))
+    w = w if scale == 0.0 else w / jnp.linalg.norm(w) * scale  # ||w|| == scale
+    real, fake = batches(shape)
+    norm = float(np.linalg.norm(np.asarray(w, np.float64)))
+    for seed in range(3):  # any interpolates give the same value
+        gp = gradient_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(seed))
+        np.testing.assert_allclose(float(gp), (norm - 1.0) ** 2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 1.0, 1.7, 3.0])
+def test_gradient_penalty_one_sided(scale):
+    w = jnp.full((4,), scale / 2.0)  # ||w|| == scale
+    real, fake = batches((6, 4))
+    gp = gradient_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0), one_sided=True)
+    np.testing.assert_allclose(float(gp), max(0.0, scale - 1.0) ** 2, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_penalty_target():
+    w = jnp.array([3.0, 4.0])  # ||w|| = 5
+    real, fake = batches((5, 2))
+    gp = gradient_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0), target=2.0)
+    np.testing.assert_allclose(float(gp), 9.0, rtol=1e-6)
+
+
+def test_gradient_penalty_uses_interpolates():
+    # D(x) = a/2 ||x||^2: ||grad D(x_hat)|| = a ||x_hat||; with real == fake the interpolate is that point
+    x = jnp.array([[3.0, 4.0], [0.0, 1.0]])
+    gp = gradient_penalty(d_fn=quadratic_critic(2.0), real=x, fake=x, rng=jax.random.PRNGKey(0))
+    np.testing.assert_allclose(float(gp), np.mean([(10.0 - 1.0) ** 2, (2.0 - 1.0) ** 2]), rtol=1e-6)
+    # interpolates lie on the segment: real=0, fake=x gives norm (1-eps)*a*||x|| with eps in [0, 1)
+    eps = jax.random.uniform(jax.random.PRNGKey(0), (2, 1))
+    expected = np.mean((np.asarray(1.0 - eps[:, 0]) * 2.0 * np.array([5.0, 1.0]) - 1.0) ** 2)
+    gp = gradient_penalty(d_fn=quadratic_critic(2.0), real=jnp.zeros_like(x), fake=x, rng=jax.random.PRNGKey(0))
+    np.testing.assert_allclose(float(gp), expected, rtol=1e-5)
+
+
+def test_gradient_penalty_param_gradient_closed_form():
+    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    w = jnp.array([1.0, 2.0, 2.0])  # ||w|| = 3
+    real, fake = batches((4, 3))
+    g = jax.grad(lambda w: gradient_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0)))(w)
+    np.testing.assert_allclose(np.asarray(g), 2.0 * 2.0 * np.asarray(w) / 3.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("one_sided", [False, True])
+def test_gradient_penalty_param_gradient_finite_at_zero_weights(one_sided):
+    """A flat critic (w = 0) has zero input gradients; sqrt'(0) = inf must not leak into a NaN."""
+    w = jnp.zeros((5,))
+    real, fake = batches((4, 5))
+
+    def gp(w):
+        return gradient_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0), one_sided=one_sided)
+
+    value, g = jax.value_and_grad(gp)(w)
+    assert np.isfinite(float(value))
+    assert np.all(np.isfinite(np.asarray(g)))
+    np.testing.assert_allclose(float(value), 0.0 if one_sided else 1.0, atol=1e-5)
+    # also under jit and for a critic with a bias (the bias has zero input gradient too)
+    g = jax.jit(jax.grad(gp))(w)
+    assert np.all(np.isfinite(np.asarray(g)))
+
+
+def test_gradient_penalty_zero_weights_mlp_finite():
+    """Same for a tiny Flax critic with all-zero parameters."""
+    import flax.linen as nn
+
+    class Tiny(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(1)(nn.tanh(nn.Dense(4)(x)))[:, 0]
+
+    model = Tiny()
+    real, fake = batches((6, 3))
+    params = jax.tree.map(jnp.zeros_like, model.init(jax.random.PRNGKey(0), real)["params"])
+
+    def loss(p):
+        return gradient_penalty(d_fn=lambda x: model.apply({"params": p}, x), real=real, fake=fake, rng=jax.random.PRNGKey(0))
+
+    value, grads = jax.value_and_grad(loss)(params)
+    assert np.isfinite(float(value))
+    for leaf in jax.tree.leaves(grads):
+        assert np.all(np.isfinite(np.asarray(leaf)))
+
+
+# ----------------------------------------------------------------------------- R1
+
+
+@pytest.mark.parametrize("a", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("shape", [(7, 3), (3, 4, 4, 2)])
+def test_r1_quadratic_closed_form(a, shape):
+    real, fake = batches(shape)
+    value = r1_penalty(d_fn=quadratic_critic(a), real=real, fake=fake, rng=jax.random.PRNGKey(0))
+    r = np.asarray(real, np.float64).reshape(shape[0], -1)
+    expected = a**2 * np.mean(np.sum(r**2, axis=1))
+    np.testing.assert_allclose(float(value), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_r1_ignores_fake_and_rng():
+    real, fake = batches((5, 3))
+    d = quadratic_critic(1.5)
+    v1 = r1_penalty(d_fn=d, real=real, fake=fake, rng=jax.random.PRNGKey(0))
+    v2 = r1_penalty(d_fn=d, real=real, fake=fake * 10.0, rng=jax.random.PRNGKey(7))
+    assert float(v1) == float(v2)
+
+
+def test_r1_linear_critic_and_param_gradient():
+    w = jnp.array([1.0, -2.0, 2.0])
+    real, fake = batches((4, 3))
+    v, g = jax.value_and_grad(lambda w: r1_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0)))(w)
+    np.testing.assert_allclose(float(v), 9.0, rtol=1e-6)  # ||w||^2
+    np.testing.assert_allclose(np.asarray(g), 2.0 * np.asarray(w), rtol=1e-6)  # d/dw ||w||^2
+    g0 = jax.grad(lambda w: r1_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0)))(jnp.zeros(3))
+    np.testing.assert_array_equal(np.asarray(g0), 0.0)
+
+
+# ----------------------------------------------------------------------------- Penalty hook
+
+
+def _gp_penalty(weight, every):
+    return Penalty(name="gp", fn=gradient_penalty, weight=weight, every=every)
+
+
+def test_penalty_eager_weight():
+    w = jnp.array([3.0, 4.0])  # GP = 16
+    real, fake = batches((4, 2))
+    p = _gp_penalty(10.0, 1)
+    for step in (0, 1, 7):
+        v = p(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0), d_step=jnp.asarray(step))
+        np.testing.assert_allclose(float(v), 160.0, rtol=1e-5)
+
+
+def test_penalty_lazy_schedule_under_jit():
+    w = jnp.array([3.0, 4.0])  # ||w|| = 5, GP = 16
+    real, fake = batches((4, 2))
+    p = _gp_penalty(10.0, 4)
+
+    @jax.jit
+    def value(w, step):
+        return p(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0), d_step=step)
+
+    for step in range(10):
+        v = float(value(w, jnp.asarray(step, jnp.int32)))
+        if step % 4 == 0:
+            np.testing.assert_allclose(v, 10.0 * 4 * 16.0, rtol=1e-5)
+        else:
+            assert v == 0.0, (step, v)
+    # gradients follow the schedule too: zero on skipped steps, weight*every*grad otherwise
+    g_on = jax.jit(jax.grad(value))(w, jnp.asarray(8))
+    g_off = jax.jit(jax.grad(value))(w, jnp.asarray(3))
+    np.testing.assert_allclose(np.asarray(g_on), 40.0 * 2.0 * 4.0 * np.asarray(w) / 5.0, rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(g_off), 0.0)
+
+
+def test_penalty_lazy_with_r1():
+    real, fake = batches((4, 3))
+    p = Penalty(name="r1", fn=r1_penalty, weight=0.5, every=16)
+    d = quadratic_critic(2.0)
+    expected = 0.5 * 16 * 4.0 * np.mean(np.sum(np.asarray(real, np.float64) ** 2, axis=1))
+    f = jax.jit(lambda s: p(d_fn=d, real=real, fake=fake, rng=jax.random.PRNGKey(0), d_step=s))
+    np.testing.assert_allclose(float(f(jnp.asarray(32))), expected, rtol=1e-5)
+    assert float(f(jnp.asarray(33))) == 0.0
+
+
+def test_penalty_every_must_be_positive():
+    with pytest.raises(ValueError, match="every"):
+        _gp_penalty(1.0, 0)
