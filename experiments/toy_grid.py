@@ -14,7 +14,19 @@ def get_config() -> Config:
     return Config(
         experiment="toy_grid",
         data=DataConfig(name="grid"),
-        model=ModelConfig(arch="mlp", z_dim=2, g_hidden=(128, 128, 128), d_hidden=(128, 128, 128)),
-        train=TrainConfig(steps=3000, batch_size=256, loss="nonsaturating", lr_g=1e-3, lr_d=1e-3, b1=0.5, ema_decay=0.0, pack=2),
-        log=LogConfig(every=250, sample_every=1000, num_samples=2500),
+        # R1 with a small gamma keeps the non-saturating game stable; a linear learning-rate
+        # decay and the EMA generator make the samples precise (high quality).
+        model=ModelConfig(arch="mlp", z_dim=2, g_hidden=(256, 256, 256), d_hidden=(256, 256, 256)),
+        train=TrainConfig(
+            steps=30000,
+            batch_size=256,
+            loss="nonsaturating",
+            r1_gamma=0.01,
+            lr_g=5e-4,
+            lr_d=5e-4,
+            lr_schedule="linear",
+            b1=0.5,
+            ema_decay=0.999,
+        ),
+        log=LogConfig(every=500, sample_every=5000, num_samples=2500),
     )
