@@ -37,6 +37,8 @@ class ModelConfig:
     g_width: int = 64
     d_width: int = 64
     d_batch_norm: bool = True
+    #: DCGAN upsampling: "subpixel" (fast everywhere, exact) or "conv_transpose"
+    g_upsample: str = "subpixel"
     #: BatchNorm in the MLP generator's hidden layers
     g_batch_norm: bool = False
     #: MLP hidden layer sizes

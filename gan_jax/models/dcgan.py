@@ -15,9 +15,12 @@ in the PyTorch example, 64 there).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
+
+from gan_jax.models.layers import UpConv2x
 
 #: spatial size -> (size of the first feature map, number of stride-2 stages)
 SUPPORTED_SIZES = {16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -30,9 +33,9 @@ def _stages(size: int) -> tuple[int, int]:
         raise ValueError(f"DCGAN supports image sizes {sorted(SUPPORTED_SIZES)}, got {size}") from None
 
 
-def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+def _batch_norm(train: bool, axis_name: str | None, dtype: Any = None) -> nn.BatchNorm:
     # PyTorch defaults (momentum 0.1 there == 0.9 here, eps 1e-5), so parity runs compare like with like.
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=axis_name)
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, axis_name=axis_name, dtype=dtype)
 
 
 # PyTorch's ConvTranspose2d(k=4, s=2, padding=1) doubles the size; with lax.conv_transpose
@@ -46,6 +49,19 @@ class DCGANGenerator(nn.Module):
     width: int = 64
     #: set by ``gan_jax.parallel`` under ``pmap`` so BatchNorm uses the global batch
     bn_axis_name: str | None = None
+    #: "subpixel": ``UpConv2x``, exactly equivalent to the transposed convolution (same
+    #: parameters, tested) but with a fast weight gradient on XLA:CPU; "conv_transpose":
+    #: ``nn.ConvTranspose`` itself. Both give the same parameter tree (checkpoints swap).
+    upsample: str = "subpixel"
+    #: computation dtype (e.g. ``jnp.bfloat16``); parameters stay float32. None: float32.
+    dtype: Any = None
+
+    def _up(self, features: int, index: int, use_bias: bool):
+        if self.upsample == "subpixel":
+            return UpConv2x(features, use_bias=use_bias, dtype=self.dtype, name=f"ConvTranspose_{index}")
+        if self.upsample == "conv_transpose":
+            return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=_UP_PADDING, use_bias=use_bias, dtype=self.dtype, name=f"ConvTranspose_{index}")
+        raise ValueError(f"unknown upsample {self.upsample!r}; choose 'subpixel' or 'conv_transpose'")
 
     @nn.compact
     def __call__(self, z, y=None, *, train: bool = True):
@@ -56,13 +72,13 @@ class DCGANGenerator(nn.Module):
         base, n_up = _stages(height)
         ch = self.width * 2 ** (n_up - 1)
         # Dense == ConvTranspose(4x4, stride 1, no padding) applied to a 1x1 map.
-        h = nn.Dense(base * base * ch, use_bias=False)(z).reshape((z.shape[0], base, base, ch))
-        h = nn.relu(_batch_norm(train, self.bn_axis_name)(h))
+        h = nn.Dense(base * base * ch, use_bias=False, dtype=self.dtype)(z).reshape((z.shape[0], base, base, ch))
+        h = nn.relu(_batch_norm(train, self.bn_axis_name, self.dtype)(h))
         for i in range(n_up - 1):
             ch //= 2
-            h = nn.ConvTranspose(ch, (4, 4), strides=(2, 2), padding=_UP_PADDING, use_bias=False)(h)
-            h = nn.relu(_batch_norm(train, self.bn_axis_name)(h))
-        h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding=_UP_PADDING)(h)
+            h = self._up(ch, i, use_bias=False)(h)
+            h = nn.relu(_batch_norm(train, self.bn_axis_name, self.dtype)(h))
+        h = self._up(channels, n_up - 1, use_bias=True)(h)
         return jnp.tanh(h)
 
 
@@ -70,6 +86,8 @@ class DCGANDiscriminator(nn.Module):
     width: int = 64
     batch_norm: bool = True
     bn_axis_name: str | None = None
+    #: computation dtype (e.g. ``jnp.bfloat16``); parameters and logits stay float32. None: float32.
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x, y=None, *, train: bool = True):
@@ -77,10 +95,11 @@ class DCGANDiscriminator(nn.Module):
         _, n_down = _stages(x.shape[1])
         h = x
         for i in range(n_down):
-            h = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding=_DOWN_PADDING, use_bias=i == 0 or not self.batch_norm)(h)
+            h = nn.Conv(self.width * 2**i, (4, 4), strides=(2, 2), padding=_DOWN_PADDING, use_bias=i == 0 or not self.batch_norm, dtype=self.dtype)(h)
             if i > 0 and self.batch_norm:
-                h = _batch_norm(train, self.bn_axis_name)(h)
+                h = _batch_norm(train, self.bn_axis_name, self.dtype)(h)
             h = nn.leaky_relu(h, 0.2)
         # Dense on the flattened base x base map == Conv(base x base, valid) to 1x1.
         h = h.reshape((h.shape[0], math.prod(h.shape[1:])))
-        return nn.Dense(1)(h)[:, 0]
+        logits = nn.Dense(1, dtype=self.dtype)(h)[:, 0]
+        return logits if self.dtype is None else logits.astype(jnp.float32)
