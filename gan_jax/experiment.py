@@ -30,8 +30,8 @@ def build_models(config: Config, dataset: data_lib.Dataset):
     if m.arch == "dcgan":
         if len(dataset.data_shape) != 3:
             raise UserError(f"model.arch=dcgan needs image data, but dataset {dataset.name!r} has examples of shape {dataset.data_shape}")
-        if m.g_upsample not in ("subpixel", "conv_transpose"):
-            raise UserError(f"unknown model.g_upsample {m.g_upsample!r}; choose 'subpixel' or 'conv_transpose'")
+        if m.g_upsample not in models.dcgan.UPSAMPLE_MODES:
+            raise UserError(f"unknown model.g_upsample {m.g_upsample!r}; choose one of {models.dcgan.UPSAMPLE_MODES}")
         size = dataset.data_shape[0]
         if size not in models.dcgan.SUPPORTED_SIZES:
             raise UserError(f"DCGAN supports image sizes {sorted(models.dcgan.SUPPORTED_SIZES)}, got {size} (set data.image_size)")

@@ -22,6 +22,9 @@ import jax.numpy as jnp
 
 from gan_jax.models.layers import UpConv2x
 
+#: the generator's upsampling layers (see ``DCGANGenerator.upsample``)
+UPSAMPLE_MODES = ("subpixel", "conv_transpose")
+
 #: spatial size -> (size of the first feature map, number of stride-2 stages)
 SUPPORTED_SIZES = {16: (4, 2), 28: (7, 2), 32: (4, 3), 64: (4, 4)}
 
@@ -61,7 +64,7 @@ class DCGANGenerator(nn.Module):
             return UpConv2x(features, use_bias=use_bias, dtype=self.dtype, name=f"ConvTranspose_{index}")
         if self.upsample == "conv_transpose":
             return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=_UP_PADDING, use_bias=use_bias, dtype=self.dtype, name=f"ConvTranspose_{index}")
-        raise ValueError(f"unknown upsample {self.upsample!r}; choose 'subpixel' or 'conv_transpose'")
+        raise ValueError(f"unknown upsample {self.upsample!r}; choose one of {UPSAMPLE_MODES}")
 
     @nn.compact
     def __call__(self, z, y=None, *, train: bool = True):
