@@ -44,7 +44,7 @@ def main(argv=None) -> int:
             cfg = apply_overrides(config, [f"train.seed={seed}"])
             with tempfile.TemporaryDirectory() as workdir:
                 t0 = time.perf_counter()
-                _, report = train_and_evaluate(cfg, workdir, progress=False)
+                report = train_and_evaluate(cfg, workdir, progress=False)[1].report
                 report["seconds"] = time.perf_counter() - t0
             report.pop("samples", None)
             runs.append({"seed": seed, **report})

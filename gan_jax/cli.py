@@ -1,11 +1,15 @@
 """``gan-jax`` command line: parses arguments and calls the driver; no logic of its own.
 
     gan-jax train [EXPERIMENT] [--workdir DIR] [--set section.field=value ...]
-    gan-jax sample --workdir DIR --num N --out FILE.{npy,png} [--seed S] [--no-ema]
+    gan-jax sample --workdir DIR --num N --out FILE.{npy,png} [--seed S] [--no-ema] [--label K]
+    gan-jax interpolate --workdir DIR --out FILE.{png,gif} [--pairs P] [--steps S] [--seed S]
+    gan-jax eval --workdir DIR [--metrics fid,kid,is,pr] [--num N] [--features mnist|cifar10|inception:PATH]
     gan-jax list
 
-Bad input (unknown experiment, bad --set, occupied workdir, missing checkpoint, ...) is
-reported on one line on stderr with exit code 2.
+``train`` on a workdir that holds the same experiment resumes from its latest checkpoint.
+Bad input (unknown experiment, bad --set, a workdir holding another run, corrupt or
+missing checkpoint, ...) is reported on one line on stderr with exit code 2, and nothing
+is written. A run whose losses become NaN/inf stops with exit code 1, naming the step.
 """
 
 from __future__ import annotations
@@ -33,6 +37,28 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="FILE.npy (raw samples) or FILE.png (grid / scatter plot)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
+    s.add_argument("--label", type=int, help="class of every sample (conditional models; default: a class per row)")
+
+    i = sub.add_parser("interpolate", help="latent interpolations (slerp) of a trained generator")
+    i.add_argument("--workdir", required=True)
+    i.add_argument("--out", required=True, help="FILE.png (a pair per row) or FILE.gif (animation)")
+    i.add_argument("--pairs", type=int, default=8, help="number of latent pairs")
+    i.add_argument("--steps", type=int, default=10, help="samples along each path")
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
+    i.add_argument("--label", type=int, default=0, help="class (conditional models)")
+
+    e = sub.add_parser("eval", help="FID/KID/IS/precision-recall of a trained generator (writes WORKDIR/eval/step_N.json)")
+    e.add_argument("--workdir", required=True)
+    e.add_argument("--metrics", default="fid,kid,is,pr", help="comma-separated subset of fid,kid,is,pr (default: all)")
+    e.add_argument("--num", type=int, default=10000, help="generated samples (default: 10000)")
+    e.add_argument("--features", help="mnist, cifar10 or inception:/path/to/pt_inception-2015-12-05-6726825d.pth (default: by dataset)")
+    e.add_argument("--data-dir", help="folder with the real data for the reference statistics")
+    e.add_argument("--batch-size", type=int, default=500)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
+    e.add_argument("--num-real", type=int, help="use only the first N training images as the reference (default: all)")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sub.add_parser("list", help="list the experiments")
     return p
@@ -44,21 +70,50 @@ def _train(args) -> int:
 
     config = apply_overrides(load_experiment(args.experiment), args.overrides)
     workdir = Path(args.workdir or Path("runs") / config.experiment)
-    _, report = train_and_evaluate(config, workdir, progress=not args.no_progress)
+    _, result = train_and_evaluate(config, workdir, progress=not args.no_progress)
+    if result.resumed_from:
+        print(f"resumed {config.experiment} from step {result.resumed_from}")
+    if result.status != "completed":
+        print(f"stopped by {result.status} at step {result.step}; checkpoint saved in {workdir / 'checkpoints'}; "
+              "run the same command to resume", file=sys.stderr)
+        return 0
+    report = result.report
     print(f"trained {config.experiment} for {config.train.steps} steps; samples: {report['samples']}")
     if "modes_covered" in report:
         print(f"modes covered {report['modes_covered']}/{report['num_modes']}, high quality {100 * report['high_quality']:.1f}%")
     return 0
 
 
-def _sample(args) -> int:
-    import numpy as np
-
+def _restore(workdir: Path):
+    """(dataset, restored state) of a trained workdir."""
     from gan_jax import checkpoint
     from gan_jax.config import UserError, read_config
     from gan_jax.experiment import build_state
+    from gan_jax.train import CONFIG_FILE
+
+    if not (workdir / CONFIG_FILE).is_file():
+        raise UserError(f"{workdir} holds no gan-jax run (no {CONFIG_FILE}); train first")
+    dataset, target = build_state(read_config(workdir / CONFIG_FILE))
+    return dataset, checkpoint.restore_state(workdir, target)
+
+
+def _check_label(label, dataset, state) -> None:
+    from gan_jax.config import UserError
+
+    if label is None:
+        return
+    if not state.spec.conditional:
+        raise UserError("--label needs a conditional model; this generator ignores labels")
+    if not 0 <= label < dataset.num_classes:
+        raise UserError(f"--label must be in 0..{dataset.num_classes - 1}, got {label}")
+
+
+def _sample(args) -> int:
+    import numpy as np
+
+    from gan_jax.config import UserError
     from gan_jax.images import to_uint8
-    from gan_jax.train import CONFIG_FILE, sample, write_samples
+    from gan_jax.train import class_rows, sample, write_samples
 
     workdir = Path(args.workdir)
     out = Path(args.out)
@@ -66,17 +121,70 @@ def _sample(args) -> int:
         raise UserError(f"--out must end in .npy or .png, got {out.name!r}")
     if args.num < 1:
         raise UserError(f"--num must be >= 1, got {args.num}")
-    if not (workdir / CONFIG_FILE).is_file():
-        raise UserError(f"{workdir} holds no gan-jax run (no {CONFIG_FILE}); train first")
-    dataset, target = build_state(read_config(workdir / CONFIG_FILE))
-    state = checkpoint.restore_state(workdir, target)
-    samples = sample(state, args.num, seed=args.seed, use_ema=not args.no_ema)
+    dataset, state = _restore(workdir)
+    _check_label(args.label, dataset, state)
+    num, labels, ncol = args.num, None, None
+    if state.spec.conditional:
+        if args.label is not None:
+            labels = np.full(num, args.label, np.int32)
+        else:  # a class per row
+            labels = class_rows(num, dataset.num_classes)
+            num, ncol = len(labels), len(labels) // dataset.num_classes
+    samples = sample(state, num, seed=args.seed, use_ema=not args.no_ema, labels=labels)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, to_uint8(samples) if dataset.is_image else samples.astype(np.float32))
     else:
-        write_samples(samples, out, dataset)
-    print(f"wrote {args.num} samples to {out}")
+        write_samples(samples, out, dataset, ncol)
+    print(f"wrote {num} samples to {out}")
+    return 0
+
+
+def _interpolate(args) -> int:
+    from PIL import Image
+
+    from gan_jax.config import UserError
+    from gan_jax.images import to_uint8
+    from gan_jax.train import interpolate, interpolation_grid
+
+    out = Path(args.out)
+    if out.suffix not in (".png", ".gif"):
+        raise UserError(f"--out must end in .png or .gif, got {out.name!r}")
+    if args.pairs < 1 or args.steps < 2:
+        raise UserError(f"need --pairs >= 1 and --steps >= 2, got {args.pairs} and {args.steps}")
+    dataset, state = _restore(Path(args.workdir))
+    if not dataset.is_image:
+        raise UserError(f"interpolate draws images; dataset {dataset.name!r} has points")
+    _check_label(args.label if state.spec.conditional else None, dataset, state)
+    frames = interpolate(state, num_pairs=args.pairs, num_steps=args.steps, seed=args.seed, use_ema=not args.no_ema, label=args.label)
+    scale = max(1, 128 // frames.shape[2])
+
+    def picture(a):
+        img = Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+        return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".png":
+        picture(interpolation_grid(frames)).save(out)
+    else:  # one frame per interpolation step, the pairs side by side; there and back
+        from gan_jax.images import image_grid
+
+        pics = [picture(image_grid(to_uint8(frames[:, k]), ncol=args.pairs)) for k in range(args.steps)]
+        pics = pics + pics[-2:0:-1]
+        pics[0].save(out, save_all=True, append_images=pics[1:], duration=100, loop=0)
+    print(f"wrote {args.pairs} interpolations of {args.steps} steps to {out}")
+    return 0
+
+
+def _eval(args) -> int:
+    import json
+
+    from gan_jax.evaluate import evaluate
+
+    result = evaluate(args.workdir, metrics=args.metrics, num=args.num, features=args.features, data_dir=args.data_dir,
+                      batch_size=args.batch_size, seed=args.seed, use_ema=not args.no_ema, num_real=args.num_real,
+                      progress=not args.no_progress)
+    print(json.dumps(result))
     return 0
 
 
@@ -89,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "sample":
             return _sample(args)
+        if args.command == "interpolate":
+            return _interpolate(args)
+        if args.command == "eval":
+            return _eval(args)
         from gan_jax.config import list_experiments
 
         print("\n".join(list_experiments()))
@@ -96,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"gan-jax: error: {e}", file=sys.stderr)
         return 2
+    except FloatingPointError as e:  # gan_jax.train.TrainingDiverged
+        print(f"gan-jax: training diverged: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

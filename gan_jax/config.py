@@ -26,11 +26,16 @@ class DataConfig:
     name: str = "digits"
     #: image datasets are resized to image_size x image_size
     image_size: int = 32
+    #: local data directory (offline files, see gan_jax.data); "" = $GAN_JAX_DATA_DIR, else the TFDS default
+    dir: str = ""
+    #: DiffAugment policy applied to D's inputs, items from gan_jax.augment.AUGMENT_POLICIES,
+    #: e.g. --set data.augment=color,translation,cutout; () = none
+    augment: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
 class ModelConfig:
-    #: "dcgan" or "mlp"
+    #: "dcgan", "mlp" or "sngan" (SNGAN ResNet, 32/48/64 px)
     arch: str = "dcgan"
     z_dim: int = 100
     #: DCGAN channel widths (ngf / ndf)
@@ -44,6 +49,12 @@ class ModelConfig:
     #: MLP hidden layer sizes
     g_hidden: tuple[int, ...] = (256, 256)
     d_hidden: tuple[int, ...] = (256, 256)
+    #: spectral normalisation of every D layer (dcgan, sngan)
+    d_spectral_norm: bool = False
+    #: class conditioning: "none"; "concat" (one-hot concatenated to z and to D's input:
+    #: mlp, dcgan); "projection" (conditional BatchNorm in G + projection D: sngan);
+    #: "acgan" (G conditioned as above, D with an auxiliary classifier head: dcgan, sngan)
+    conditioning: str = "none"
 
 
 @dataclasses.dataclass
@@ -68,6 +79,28 @@ class TrainConfig:
     gp_weight: float = 0.0
     #: R1 gamma (the penalty is gamma/2 * E||grad D(x)||^2; 0 = off)
     r1_gamma: float = 0.0
+    #: "adam", "optimistic_adam" or "rmsprop" (for both G and D)
+    optimizer: str = "adam"
+    #: WGAN-GP: penalise only gradient norms above 1
+    gp_one_sided: bool = False
+    #: R2 gamma (gamma/2 * E||grad D(G(z))||^2 on generated data; 0 = off)
+    r2_gamma: float = 0.0
+    #: DRAGAN gradient-penalty weight (lambda; 0 = off)
+    dragan_weight: float = 0.0
+    #: lazy regularisation: gradient penalties every N D steps with weight * N
+    d_reg_every: int = 1
+    #: WGAN weight clipping of D's parameters to [-c, c] (0 = off)
+    weight_clip: float = 0.0
+    #: BigGAN orthogonal regularisation weight on G's kernels (0 = off)
+    g_ortho_weight: float = 0.0
+    #: historical averaging weight for G and D (0 = off)
+    hist_weight: float = 0.0
+    #: instance noise std on everything D sees (0 = off), annealed linearly to 0 over
+    #: instance_noise_anneal steps (0 = constant)
+    instance_noise: float = 0.0
+    instance_noise_anneal: int = 0
+    #: ACGAN class-loss weight (used with model.conditioning=acgan)
+    aux_weight: float = 1.0
     seed: int = 0
     #: "jit" (Mesh + NamedSharding) or "pmap"
     parallel: str = "jit"
@@ -82,6 +115,24 @@ class LogConfig:
     num_samples: int = 64
     #: toy data: samples for the mode-coverage evaluation at the end of training
     eval_samples: int = 2500
+    #: also write TensorBoard event files (WORKDIR/tensorboard)
+    tensorboard: bool = True
+
+
+@dataclasses.dataclass
+class CheckpointConfig:
+    #: save every N steps (and at the end, and on SIGTERM/SIGINT); 0 = only at the end
+    every: int = 500
+    #: keep the latest K checkpoints ...
+    keep: int = 3
+    #: ... and the best ``keep_best`` by this evaluation metric (e.g. "fid_mnist"; "" = off).
+    #: The metric is computed at every save; the newest checkpoints are never deleted for it.
+    best_metric: str = ""
+    #: "min" (FID, KID) or "max" (IS, mode coverage)
+    best_mode: str = "min"
+    keep_best: int = 1
+    #: write checkpoints in a background thread while training continues
+    async_save: bool = True
 
 
 @dataclasses.dataclass
@@ -91,6 +142,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
 
 
 def experiments_dir() -> Path:

@@ -38,6 +38,13 @@ __all__ = [
     "hinge_g",
     "least_squares_d",
     "least_squares_g",
+    "relativistic_avg_d",
+    "relativistic_avg_g",
+    "relativistic_avg_ls_d",
+    "relativistic_avg_ls_g",
+    "classifier_ce",
+    "acgan_d",
+    "acgan_g",
 ]
 
 
@@ -114,11 +121,78 @@ def least_squares_g(*, fake_logits: Array) -> Array:
     return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
 
 
+# --- relativistic average (Jolicoeur-Martineau 2018, "The relativistic discriminator") ---
+#
+# C(x) is the critic (pre-sigmoid) output; the relativistic average discriminator judges
+# whether real data is more realistic than the *average* fake (and vice versa):
+#   D_ra(x_r) = sigmoid(C(x_r) - E_f[C(x_f)]),   D_ra(x_f) = sigmoid(C(x_f) - E_r[C(x_r)]).
+# Unlike the other generator losses these need the real logits too (``GANLoss.relativistic``);
+# the batch means are not detached (as in the paper's code). The author's code divides each
+# loss by 2; we follow the paper's equations (a constant factor, invisible to Adam).
+
+
+def relativistic_avg_d(*, real_logits: Array, fake_logits: Array) -> tuple[Array, Array]:
+    """RaSGAN discriminator: -E_r[log D_ra(x_r)] - E_f[log(1 - D_ra(x_f))]."""
+    real = jnp.mean(jax.nn.softplus(-(real_logits - jnp.mean(fake_logits))))  # -log sigmoid(C_r - mean C_f)
+    fake = jnp.mean(jax.nn.softplus(fake_logits - jnp.mean(real_logits)))  # -log(1 - sigmoid(C_f - mean C_r))
+    return real, fake
+
+
+def relativistic_avg_g(*, fake_logits: Array, real_logits: Array) -> Array:
+    """RaSGAN generator: -E_f[log D_ra(x_f)] - E_r[log(1 - D_ra(x_r))] (the roles swapped)."""
+    fake = jnp.mean(jax.nn.softplus(-(fake_logits - jnp.mean(real_logits))))  # -log sigmoid(C_f - mean C_r)
+    real = jnp.mean(jax.nn.softplus(real_logits - jnp.mean(fake_logits)))  # -log(1 - sigmoid(C_r - mean C_f))
+    return fake + real
+
+
+def relativistic_avg_ls_d(*, real_logits: Array, fake_logits: Array) -> tuple[Array, Array]:
+    """RaLSGAN discriminator: E_r[(C_r - E_f C_f - 1)^2] + E_f[(C_f - E_r C_r + 1)^2]."""
+    real = jnp.mean((real_logits - jnp.mean(fake_logits) - 1.0) ** 2)
+    fake = jnp.mean((fake_logits - jnp.mean(real_logits) + 1.0) ** 2)
+    return real, fake
+
+
+def relativistic_avg_ls_g(*, fake_logits: Array, real_logits: Array) -> Array:
+    """RaLSGAN generator: E_f[(C_f - E_r C_r - 1)^2] + E_r[(C_r - E_f C_f + 1)^2]."""
+    fake = jnp.mean((fake_logits - jnp.mean(real_logits) - 1.0) ** 2)
+    real = jnp.mean((real_logits - jnp.mean(fake_logits) + 1.0) ** 2)
+    return fake + real
+
+
+# --- auxiliary classifier (ACGAN, Odena, Olah & Shlens 2017) ---------------------------
+#
+# D has a second head with class logits; L_C = E[log P(C = c | X)] on real and fake data.
+# D maximises L_S + L_C and G maximises L_C - L_S: both *minimise* the class cross-entropy,
+# added (with a weight, 1 in the paper) to their adversarial losses.
+
+
+def classifier_ce(*, class_logits: Array, labels: Array) -> Array:
+    """Mean softmax cross-entropy -log softmax(class_logits)[label]; finite for all finite logits."""
+    logz = jax.nn.logsumexp(class_logits, axis=-1)
+    picked = jnp.take_along_axis(class_logits, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    return jnp.mean(logz - picked)  # log sum_k e^{l_k} - l_y
+
+
+def acgan_d(*, real_class_logits: Array, fake_class_logits: Array, real_labels: Array, fake_labels: Array) -> tuple[Array, Array]:
+    """ACGAN discriminator class terms: (CE on real data, CE on generated data), both minimised."""
+    return (
+        classifier_ce(class_logits=real_class_logits, labels=real_labels),
+        classifier_ce(class_logits=fake_class_logits, labels=fake_labels),
+    )
+
+
+def acgan_g(*, fake_class_logits: Array, fake_labels: Array) -> Array:
+    """ACGAN generator class term: CE of D's classifier on G(z, c) against c."""
+    return classifier_ce(class_logits=fake_class_logits, labels=fake_labels)
+
+
 class GANLoss(NamedTuple):
     d: Callable[..., tuple[Array, Array]]
     g: Callable[..., Array]
     #: whether the discriminator loss accepts ``label_smoothing``
     smoothable: bool = False
+    #: whether the generator loss needs ``real_logits`` too (the train step then runs D on a real batch)
+    relativistic: bool = False
 
 
 LOSSES: dict[str, GANLoss] = {
@@ -127,6 +201,8 @@ LOSSES: dict[str, GANLoss] = {
     "wasserstein": GANLoss(wasserstein_d, wasserstein_g),
     "hinge": GANLoss(hinge_d, hinge_g),
     "least_squares": GANLoss(least_squares_d, least_squares_g),
+    "relativistic_avg": GANLoss(relativistic_avg_d, relativistic_avg_g, relativistic=True),
+    "relativistic_avg_ls": GANLoss(relativistic_avg_ls_d, relativistic_avg_ls_g, relativistic=True),
 }
 
 

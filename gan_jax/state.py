@@ -48,9 +48,34 @@ class GANSpec:
     d_penalties: tuple[Penalty, ...] = ()
     #: set by ``gan_jax.parallel`` under ``pmap``: the axis to average gradients over
     axis_name: str | None = None
+    #: WGAN weight clipping: D's parameters are clamped to [-c, c] after every D update (0 = off)
+    d_weight_clip: float = 0.0
+    #: ACGAN: weight of the auxiliary class cross-entropy in the G and D losses (0 = off;
+    #: > 0 needs a discriminator that returns (logits, class_logits) and a conditional spec)
+    aux_weight: float = 0.0
+    #: BigGAN orthogonal regularisation weights (beta) on G's / D's kernels (0 = off)
+    g_ortho_weight: float = 0.0
+    d_ortho_weight: float = 0.0
+    #: historical averaging weight for both players (Salimans et al. 2016; 0 = off); the
+    #: running parameter averages live in ``GANState.hist_params``
+    hist_weight: float = 0.0
+    #: instance noise std added to every input of D (0 = off), decayed linearly to 0 over
+    #: ``instance_noise_anneal`` generator steps (0 = constant)
+    instance_noise: float = 0.0
+    instance_noise_anneal: int = 0
+    #: DiffAugment policy (Zhao et al. 2020), e.g. ("color", "translation", "cutout"),
+    #: applied to real and fake images before D in both the D and the G step (() = off)
+    augment: tuple[str, ...] = ()
 
     def __post_init__(self):
         loss = get_loss(self.loss)
+        for name in ("d_weight_clip", "aux_weight", "g_ortho_weight", "d_ortho_weight", "hist_weight", "instance_noise"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.aux_weight and not self.conditional:
+            raise ValueError("aux_weight (ACGAN) needs a conditional spec (labels for G)")
+        if not isinstance(self.augment, tuple):
+            raise ValueError(f"augment must be a tuple of policy names, got {self.augment!r}")
         if self.n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {self.n_critic}")
         if self.pack < 1:
@@ -73,6 +98,9 @@ class GANState(struct.PyTreeNode):
     g_opt_state: optax.OptState
     d_opt_state: optax.OptState
     ema_params: PyTree
+    #: historical averaging (``spec.hist_weight > 0``): {"g": mean of G's past parameters,
+    #: "d": mean of D's past parameters}; {} otherwise
+    hist_params: PyTree
     #: base key of the run; the step derives per-step keys with fold_in(rng, step)
     rng: jax.Array
     generator: nn.Module = struct.field(pytree_node=False)
@@ -134,6 +162,7 @@ def create_state(
         d_opt_state=d_tx.init(d_params),
         # a copy, not an alias: the step donates the state, and aliased leaves cannot be donated twice
         ema_params=jax.tree.map(jnp.copy, g_params),
+        hist_params={"g": jax.tree.map(jnp.copy, g_params), "d": jax.tree.map(jnp.copy, d_params)} if spec.hist_weight else {},
         rng=k_run,
         generator=generator,
         discriminator=discriminator,
@@ -146,3 +175,26 @@ def create_state(
 def adam(learning_rate: float | optax.Schedule, b1: float = 0.5, b2: float = 0.999) -> optax.GradientTransformation:
     """Adam with the DCGAN default beta1 = 0.5 (Radford et al. 2015)."""
     return optax.adam(learning_rate, b1=b1, b2=b2)
+
+
+#: optimizer names accepted by ``make_optimizer`` (``train.optimizer``)
+OPTIMIZERS = ("adam", "optimistic_adam", "rmsprop")
+
+
+def make_optimizer(name: str, learning_rate: float | optax.Schedule, b1: float = 0.5, b2: float = 0.999) -> optax.GradientTransformation:
+    """A GAN optimizer by name.
+
+    * ``adam``: ``optax.adam(lr, b1, b2)``.
+    * ``optimistic_adam``: ``optax.optimistic_adam_v2(lr, b1=b1, b2=b2)`` (Daskalakis et al.
+      2018: Adam on the optimistic gradient 2 g_t - g_{t-1}, optax's alpha = beta = 1;
+      the v2 interface, as optax 0.2.8 deprecates ``optimistic_adam``).
+    * ``rmsprop``: RMSprop as in the WGAN reference code (PyTorch ``RMSprop(lr)``:
+      decay 0.99, eps 1e-8 added outside the square root, no momentum); b1/b2 unused.
+    """
+    if name == "adam":
+        return adam(learning_rate, b1, b2)
+    if name == "optimistic_adam":
+        return optax.optimistic_adam_v2(learning_rate, b1=b1, b2=b2)
+    if name == "rmsprop":
+        return optax.rmsprop(learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}")

@@ -1,4 +1,37 @@
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
 
 # Tests run on the CPU with one device unless a test starts its own subprocess.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+_SESSION_CACHE: str | None = None
+
+
+def pytest_configure(config):
+    """Real datasets come from ../shared/datasets (no network in CI), built into a per-session
+    cache that every test shares (hermetic; set GAN_JAX_CACHE_DIR to reuse a cache across runs)."""
+    global _SESSION_CACHE
+    if (SHARED_DATASETS / "mnist.npz").is_file():
+        os.environ.setdefault("GAN_JAX_DATA_DIR", str(SHARED_DATASETS))
+    if "GAN_JAX_CACHE_DIR" not in os.environ:
+        _SESSION_CACHE = tempfile.mkdtemp(prefix="gan_jax_test_cache_")
+        os.environ["GAN_JAX_CACHE_DIR"] = _SESSION_CACHE
+
+
+def pytest_unconfigure(config):
+    if _SESSION_CACHE is not None:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
+        os.environ.pop("GAN_JAX_CACHE_DIR", None)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """The real offline datasets (``../shared/datasets`` beside the repository), or skip."""
+    if not (SHARED_DATASETS / "mnist.npz").is_file():
+        pytest.skip(f"real datasets not found at {SHARED_DATASETS} (CI links ../shared beside the clone)")
+    return SHARED_DATASETS

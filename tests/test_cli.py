@@ -67,10 +67,22 @@ def test_bad_input_errors(capsys, tmp_path, trained):
     assert ".npy or .png" in _error(capsys, ["sample", "--workdir", str(trained), "--out", str(tmp_path / "x.jpg")])
 
 
-def test_existing_workdir_is_not_touched(capsys, trained):
+def test_workdir_of_another_run_is_not_touched(capsys, trained):
     before = {p: p.stat().st_mtime_ns for p in trained.rglob("*")}
-    assert "already holds" in _error(capsys, ["train", "dcgan_digits", "--workdir", str(trained), *TINY])
+    assert "holds a different run" in _error(capsys, ["train", "dcgan_digits", "--workdir", str(trained), *TINY, "--set", "train.loss=hinge"])
     assert {p: p.stat().st_mtime_ns for p in trained.rglob("*")} == before
+
+
+def test_interpolate_png_and_gif(trained, tmp_path, capsys):
+    png, gif = tmp_path / "i.png", tmp_path / "i.gif"
+    assert main(["interpolate", "--workdir", str(trained), "--out", str(png), "--pairs", "3", "--steps", "5"]) == 0
+    assert main(["interpolate", "--workdir", str(trained), "--out", str(gif), "--pairs", "3", "--steps", "5"]) == 0
+    grid = Image.open(png)
+    assert grid.width > grid.height  # 3 rows of 5
+    anim = Image.open(gif)
+    assert anim.n_frames == 8  # there (5) and back (3)
+    assert ".png or .gif" in _error(capsys, ["interpolate", "--workdir", str(trained), "--out", str(tmp_path / "i.mp4")])
+    assert "needs a conditional model" in _error(capsys, ["sample", "--workdir", str(trained), "--out", str(tmp_path / "x.npy"), "--label", "3"])
 
 
 def test_missing_checkpoint(capsys, trained, tmp_path):

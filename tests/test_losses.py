@@ -34,6 +34,13 @@ def close(a, b, rtol=1e-6, atol=1e-6):
     np.testing.assert_allclose(np.asarray(a, np.float64), b, rtol=rtol, atol=atol)
 
 
+def g_loss(loss, fake_logits, real_logits):
+    """The generator loss of any registered loss (relativistic ones also see the real logits)."""
+    if loss.relativistic:
+        return loss.g(fake_logits=fake_logits, real_logits=real_logits)
+    return loss.g(fake_logits=fake_logits)
+
+
 # ----------------------------------------------------------------------------- values
 
 
@@ -105,8 +112,8 @@ def test_losses_accept_any_shape():
         b = loss.d(real_logits=jnp.asarray(REAL), fake_logits=jnp.asarray(FAKE))
         close(a[0], b[0])
         close(a[1], b[1])
-        close(loss.g(fake_logits=f2), loss.g(fake_logits=jnp.asarray(FAKE)))
-        assert jnp.shape(a[0]) == jnp.shape(a[1]) == jnp.shape(loss.g(fake_logits=f2)) == (), name
+        close(g_loss(loss, f2, r2), g_loss(loss, jnp.asarray(FAKE), jnp.asarray(REAL)))
+        assert jnp.shape(a[0]) == jnp.shape(a[1]) == jnp.shape(g_loss(loss, f2, r2)) == (), name
 
 
 # ----------------------------------------------------------------------------- extreme logits
@@ -141,7 +148,7 @@ def test_all_losses_finite_at_extremes(big):
     logits = jnp.array([-big, -1.0, 0.0, 1.0, big])
     for name, loss in losses.LOSSES.items():
         r, f = loss.d(real_logits=logits, fake_logits=logits[::-1])
-        g = loss.g(fake_logits=logits)
+        g = g_loss(loss, logits, logits[::-1])
         assert np.isfinite(float(r)) and np.isfinite(float(f)) and np.isfinite(float(g)), name
 
 
@@ -151,7 +158,7 @@ def test_gradients_finite_at_extremes(big):
     for name, loss in losses.LOSSES.items():
         kw = {"label_smoothing": 0.1} if loss.smoothable else {}
         gd_r, gd_f = jax.grad(lambda r, f: sum(loss.d(real_logits=r, fake_logits=f, **kw)), argnums=(0, 1))(logits, logits)
-        gg = jax.grad(lambda f: loss.g(fake_logits=f))(logits)
+        gg = jax.grad(lambda f: g_loss(loss, f, logits[::-1]))(logits)
         for arr in (gd_r, gd_f, gg):
             assert np.all(np.isfinite(np.asarray(arr))), name
 
@@ -218,12 +225,16 @@ def test_invalid_label_smoothing_raises(s):
 
 
 def test_registry_pairs():
-    assert set(losses.LOSSES) == {"minimax", "nonsaturating", "wasserstein", "hinge", "least_squares"}
-    assert losses.get_loss("minimax") == (losses.minimax_d, losses.minimax_g, True)
-    assert losses.get_loss("nonsaturating") == (losses.minimax_d, losses.nonsaturating_g, True)
-    assert losses.get_loss("wasserstein") == (losses.wasserstein_d, losses.wasserstein_g, False)
-    assert losses.get_loss("hinge") == (losses.hinge_d, losses.hinge_g, False)
-    assert losses.get_loss("least_squares") == (losses.least_squares_d, losses.least_squares_g, False)
+    assert set(losses.LOSSES) == {
+        "minimax", "nonsaturating", "wasserstein", "hinge", "least_squares", "relativistic_avg", "relativistic_avg_ls"
+    }
+    assert losses.get_loss("minimax") == (losses.minimax_d, losses.minimax_g, True, False)
+    assert losses.get_loss("nonsaturating") == (losses.minimax_d, losses.nonsaturating_g, True, False)
+    assert losses.get_loss("wasserstein") == (losses.wasserstein_d, losses.wasserstein_g, False, False)
+    assert losses.get_loss("hinge") == (losses.hinge_d, losses.hinge_g, False, False)
+    assert losses.get_loss("least_squares") == (losses.least_squares_d, losses.least_squares_g, False, False)
+    assert losses.get_loss("relativistic_avg") == (losses.relativistic_avg_d, losses.relativistic_avg_g, False, True)
+    assert losses.get_loss("relativistic_avg_ls") == (losses.relativistic_avg_ls_d, losses.relativistic_avg_ls_g, False, True)
 
 
 def test_get_loss_unknown_name_raises():
@@ -248,3 +259,75 @@ def test_losses_jit():
         d_ref = loss.d(real_logits=jnp.asarray(REAL), fake_logits=jnp.asarray(FAKE))
         close(d[0], d_ref[0])
         close(d[1], d_ref[1])
+
+
+# ----------------------------------------------------------------------------- relativistic average
+
+
+def test_relativistic_avg_values():
+    r, f = losses.relativistic_avg_d(real_logits=jnp.asarray(REAL), fake_logits=jnp.asarray(FAKE))
+    mr, mf = np.mean(f64(REAL)), np.mean(f64(FAKE))
+    close(r, np.mean(sp(-(f64(REAL) - mf))))  # -log sigmoid(C_r - mean C_f)
+    close(f, np.mean(sp(f64(FAKE) - mr)))  # -log(1 - sigmoid(C_f - mean C_r))
+    g = losses.relativistic_avg_g(fake_logits=jnp.asarray(FAKE), real_logits=jnp.asarray(REAL))
+    close(g, np.mean(sp(-(f64(FAKE) - mr))) + np.mean(sp(f64(REAL) - mf)))
+    # equal logits: D cannot tell, every term is log 2
+    r, f = losses.relativistic_avg_d(real_logits=jnp.full(4, 3.0), fake_logits=jnp.full(3, 3.0))
+    close(r, LOG2)
+    close(f, LOG2)
+    close(losses.relativistic_avg_g(fake_logits=jnp.full(3, -1.0), real_logits=jnp.full(4, -1.0)), 2 * LOG2)
+
+
+@pytest.mark.parametrize("big", [100.0, 1e4])
+def test_relativistic_avg_extreme_logits(big):
+    # D confidently right (C_r = big, C_f = -big): D's terms ~ softplus(-2 big) ~ 0, G's = 2 * softplus(2 big) = 4 big
+    r, f = losses.relativistic_avg_d(real_logits=jnp.array([big, big]), fake_logits=jnp.array([-big]))
+    assert 0.0 <= float(r) <= 1e-40 and 0.0 <= float(f) <= 1e-40
+    assert float(losses.relativistic_avg_g(fake_logits=jnp.array([-big]), real_logits=jnp.array([big, big]))) == 4 * big
+    # D confidently wrong: each D term is softplus(2 big) = 2 big; G's terms ~ 0
+    r, f = losses.relativistic_avg_d(real_logits=jnp.array([-big]), fake_logits=jnp.array([big]))
+    assert float(r) == 2 * big and float(f) == 2 * big
+    assert 0.0 <= float(losses.relativistic_avg_g(fake_logits=jnp.array([big]), real_logits=jnp.array([-big]))) <= 1e-40
+    g = jax.grad(lambda f: losses.relativistic_avg_g(fake_logits=f, real_logits=jnp.array([big])))(jnp.array([-big]))
+    np.testing.assert_allclose(np.asarray(g), [-2.0], rtol=1e-6)  # d/dC_f of 2 softplus(2 big - ... ) terms: -1 - 1
+
+
+def test_relativistic_avg_ls_values():
+    a, b = 2.0, -1.5
+    r, f = losses.relativistic_avg_ls_d(real_logits=jnp.array([a]), fake_logits=jnp.array([b]))
+    close(r, (a - b - 1.0) ** 2)  # 2.5^2
+    close(f, (b - a + 1.0) ** 2)  # 2.5^2
+    close(losses.relativistic_avg_ls_g(fake_logits=jnp.array([b]), real_logits=jnp.array([a])), (b - a - 1.0) ** 2 + (a - b + 1.0) ** 2)
+    # D's optimum: real exceeds the average fake by exactly 1 -> zero D loss, G loss (-2)^2 + 2^2 = 8
+    r, f = losses.relativistic_avg_ls_d(real_logits=jnp.array([1.0, 1.0]), fake_logits=jnp.array([0.0, 0.0]))
+    assert float(r) == 0.0 and float(f) == 0.0
+    close(losses.relativistic_avg_ls_g(fake_logits=jnp.zeros(2), real_logits=jnp.ones(2)), 8.0)
+    # means over the batch: with REAL / FAKE
+    mr, mf = np.mean(f64(REAL)), np.mean(f64(FAKE))
+    r, f = losses.relativistic_avg_ls_d(real_logits=jnp.asarray(REAL), fake_logits=jnp.asarray(FAKE))
+    close(r, np.mean((f64(REAL) - mf - 1) ** 2), rtol=1e-5)
+    close(f, np.mean((f64(FAKE) - mr + 1) ** 2), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- ACGAN
+
+
+def test_classifier_ce_values():
+    # uniform logits: log K for every label
+    close(losses.classifier_ce(class_logits=jnp.zeros((3, 10)), labels=jnp.array([0, 4, 9])), math.log(10.0))
+    logits = jnp.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    labels = jnp.array([0, 1])
+    ref = np.mean([np.log(np.exp(2) + 1 + np.exp(-1)) - 2.0, np.log(2 * np.exp(0.5) + np.exp(3)) - 0.5])
+    close(losses.classifier_ce(class_logits=logits, labels=labels), ref)
+
+
+@pytest.mark.parametrize("big", [100.0, 1e4])
+def test_acgan_extreme_logits(big):
+    logits = jnp.array([[big, 0.0, 0.0]])
+    # confidently right: CE = log(1 + 2 e^-big) ~ 0; confidently wrong: CE = big + log(1 + 2 e^-big) = big
+    right, wrong = losses.acgan_d(real_class_logits=logits, fake_class_logits=logits, real_labels=jnp.array([0]), fake_labels=jnp.array([2]))
+    assert 0.0 <= float(right) <= 1e-40
+    assert float(wrong) == big
+    assert float(losses.acgan_g(fake_class_logits=logits, fake_labels=jnp.array([1]))) == big
+    g = jax.grad(lambda l: losses.acgan_g(fake_class_logits=l, fake_labels=jnp.array([1])))(logits)
+    np.testing.assert_allclose(np.asarray(g), [[1.0, -1.0, 0.0]], atol=1e-6)  # softmax - onehot

@@ -198,3 +198,128 @@ def test_penalty_lazy_with_r1():
 def test_penalty_every_must_be_positive():
     with pytest.raises(ValueError, match="every"):
         _gp_penalty(1.0, 0)
+
+
+# ----------------------------------------------------------------------------- R2, DRAGAN
+
+
+from gan_jax.regularizers import (  # noqa: E402
+    annealed_std,
+    clip_weights,
+    dragan_penalty,
+    historical_averaging_penalty,
+    instance_noise,
+    one_sided_gradient_penalty,
+    orthogonal_penalty,
+    r2_penalty,
+    running_average,
+)
+
+
+@pytest.mark.parametrize("a", [0.0, 0.5, 2.0])
+def test_r2_quadratic_closed_form_uses_fake(a):
+    real, fake = batches((5, 2, 3))
+    value = r2_penalty(d_fn=quadratic_critic(a), real=real, fake=fake, rng=jax.random.PRNGKey(0))
+    f = np.asarray(fake, np.float64).reshape(5, -1)
+    np.testing.assert_allclose(float(value), a**2 * np.mean(np.sum(f**2, axis=1)), rtol=1e-5, atol=1e-7)
+    same = r2_penalty(d_fn=quadratic_critic(a), real=real * 7.0, fake=fake, rng=jax.random.PRNGKey(3))
+    assert float(same) == float(value)
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0, 2.5])
+def test_dragan_linear_critic_closed_form(scale):
+    w = jnp.full((4,), scale / 2.0)  # ||w|| == scale, the input gradient everywhere
+    real, fake = batches((6, 4))
+    v = dragan_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(1))
+    assert v.shape == ()
+    np.testing.assert_allclose(float(v), (scale - 1.0) ** 2, rtol=1e-5, atol=1e-6)
+    g = jax.grad(lambda w: dragan_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(1)))(w)
+    assert np.all(np.isfinite(np.asarray(g)))  # also at w = 0 (zero input gradient)
+
+
+def test_dragan_perturbs_around_real_data():
+    # D(x) = 1/2 ||x||^2: ||grad D(x_hat)|| = ||x_hat||, x_hat = x + alpha * 0.5 * std(x) * U (by hand, same keys)
+    real, fake = batches((5, 3))
+    rng = jax.random.PRNGKey(4)
+    v = dragan_penalty(d_fn=quadratic_critic(1.0), real=real, fake=fake, rng=rng)
+    k_noise, k_alpha = jax.random.split(rng)
+    x = np.asarray(real, np.float64)
+    noise = np.asarray(jax.random.uniform(k_noise, real.shape))
+    alpha = np.asarray(jax.random.uniform(k_alpha, (5, 1)))
+    x_hat = x + alpha * 0.5 * x.std() * noise
+    expected = np.mean((np.linalg.norm(x_hat, axis=1) - 1.0) ** 2)
+    np.testing.assert_allclose(float(v), expected, rtol=1e-5)
+    # the fake batch is not used
+    assert float(dragan_penalty(d_fn=quadratic_critic(1.0), real=real, fake=fake * 0.0, rng=rng)) == float(v)
+
+
+def test_one_sided_gradient_penalty_function():
+    w = jnp.array([0.3, 0.4])  # ||w|| = 0.5 < 1: no one-sided penalty
+    real, fake = batches((4, 2))
+    assert float(one_sided_gradient_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0))) == 0.0
+    w = jnp.array([3.0, 4.0])
+    np.testing.assert_allclose(float(one_sided_gradient_penalty(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0))), 16.0, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- parameter-space tricks
+
+
+def test_clip_weights_keeps_params_in_range():
+    params = {"a": jnp.array([-5.0, -0.01, 0.0, 0.005, 0.02, 3.0]), "b": {"k": jnp.linspace(-1, 1, 12).reshape(3, 4)}}
+    out = clip_weights(params, 0.01)
+    for leaf in jax.tree.leaves(out):
+        assert float(jnp.max(jnp.abs(leaf))) <= 0.01
+    np.testing.assert_array_equal(np.asarray(out["a"]), np.array([-0.01, -0.01, 0.0, 0.005, 0.01, 0.01], np.float32))
+    with pytest.raises(ValueError):
+        clip_weights(params, 0.0)
+
+
+def test_orthogonal_penalty():
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(18, 4)))  # orthonormal columns
+    params = {"conv": {"kernel": jnp.asarray(q.reshape(3, 3, 2, 4), jnp.float32), "bias": jnp.ones(4)}, "dense": {"kernel": jnp.eye(3)}}
+    assert abs(float(orthogonal_penalty(params))) < 1e-10
+    # only off-diagonal entries count: orthogonal but not normalised filters are free too
+    assert abs(float(orthogonal_penalty({"k": 3.0 * jnp.asarray(q, jnp.float32)}))) < 1e-9
+    # W = [[1, 1], [0, 1]]: W^T W = [[1, 1], [1, 2]] -> off-diagonal 1, 1 -> penalty 2
+    np.testing.assert_allclose(float(orthogonal_penalty({"k": jnp.array([[1.0, 1.0], [0.0, 1.0]])})), 2.0, rtol=1e-6)
+    # gradient of the sum of squares: 4 W (W^T W * (1 - I)); here W^T W * (1 - I) = [[0, 1], [1, 0]]
+    w = jnp.array([[1.0, 1.0], [0.0, 1.0]])
+    g = jax.grad(lambda w: orthogonal_penalty({"k": w}))(w)
+    off = np.array([[0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(np.asarray(g), 4.0 * np.asarray(w) @ off, rtol=1e-6)
+
+
+def test_historical_averaging_value_and_running_average():
+    params = {"a": jnp.array([1.0, 2.0]), "b": jnp.array([[3.0]])}
+    avg = {"a": jnp.array([0.0, 0.0]), "b": jnp.array([[1.0]])}
+    np.testing.assert_allclose(float(historical_averaging_penalty(params, avg)), 1.0 + 4.0 + 4.0)
+    g = jax.grad(historical_averaging_penalty)(params, avg)  # 2 (theta - avg); the average is a constant
+    np.testing.assert_allclose(np.asarray(g["a"]), [2.0, 4.0])
+    assert jax.grad(historical_averaging_penalty, argnums=1)(params, avg)["a"].tolist() == [0.0, 0.0]
+    # running_average(count=t) after t values is their mean
+    seq = [{"a": jnp.array([float(i), -2.0 * i])} for i in range(5)]
+    mean = seq[0]
+    for t, p in enumerate(seq[1:], start=2):
+        mean = running_average(mean, p, t)
+    np.testing.assert_allclose(np.asarray(mean["a"]), [2.0, -4.0], rtol=1e-6)
+
+
+def test_instance_noise_and_annealing():
+    x = jnp.zeros((3, 4))
+    y = instance_noise(x, jax.random.PRNGKey(0), 0.5)
+    np.testing.assert_allclose(np.asarray(y), 0.5 * np.asarray(jax.random.normal(jax.random.PRNGKey(0), (3, 4))), rtol=1e-6)
+    assert float(annealed_std(0.1, 0, jnp.asarray(10 ** 6))) == pytest.approx(0.1)
+    for step, expected in [(0, 0.2), (50, 0.1), (100, 0.0), (150, 0.0)]:
+        assert float(annealed_std(0.2, 100, jnp.asarray(step))) == pytest.approx(expected, abs=1e-7)
+
+
+def test_lazy_weight_scaling_for_r2_and_dragan():
+    real, fake = batches((4, 3))
+    for fn in (r2_penalty, dragan_penalty):
+        eager = Penalty(name="p", fn=fn, weight=0.5)
+        lazy = Penalty(name="p", fn=fn, weight=0.5, every=8)
+        d = quadratic_critic(2.0)
+        kw = dict(d_fn=d, real=real, fake=fake, rng=jax.random.PRNGKey(0))
+        e = float(eager(**kw, d_step=jnp.asarray(3)))
+        np.testing.assert_allclose(float(lazy(**kw, d_step=jnp.asarray(16))), 8 * e, rtol=1e-6)
+        assert float(lazy(**kw, d_step=jnp.asarray(17))) == 0.0

@@ -509,3 +509,226 @@ def test_mlp_shapes():
     bad = MLPGenerator(output_shape=(2,), output_activation="relu")
     with pytest.raises(ValueError, match="output_activation"):
         jax.eval_shape(lambda k: bad.init(k, z), key)
+
+
+# ----------------------------------------------------------------------------- (i) GAN family: spectral norm in the step
+
+import flax.linen as nn  # noqa: E402
+
+from gan_jax import parallel  # noqa: E402
+from gan_jax.models import SN_COLLECTION, SNDense  # noqa: E402
+from gan_jax.models.spectral import power_iteration  # noqa: E402
+from gan_jax.regularizers import orthogonal_penalty  # noqa: E402
+from gan_jax.state import make_optimizer  # noqa: E402
+
+
+class SNMLPDiscriminator(nn.Module):
+    """A tiny spectrally normalised critic; ``aux_classes > 0`` adds an ACGAN head."""
+
+    hidden: int = 16
+    aux_classes: int = 0
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x, y=None, *, train: bool = True):
+        h = nn.leaky_relu(SNDense(self.hidden)(x, update_stats=train), 0.2)
+        logits = SNDense(1)(h, update_stats=train)[:, 0]
+        if self.aux_classes:
+            return logits, nn.Dense(self.aux_classes)(h)
+        return logits
+
+
+D_SN = SNMLPDiscriminator()
+D_ACGAN = SNMLPDiscriminator(aux_classes=3)
+
+
+@functools.lru_cache(maxsize=None)
+def _custom_state(d, spec_items, num_classes):
+    return create_state(
+        generator=G_MLP, discriminator=d, g_tx=TX_MLP, d_tx=TX_MLP, spec=GANSpec(**dict(spec_items)), data_shape=(2,), rng=jax.random.PRNGKey(0), num_classes=num_classes
+    )
+
+
+def sn_state(d=D_SN, num_classes=0, **spec_kw):
+    return _custom_state(d, tuple(sorted(dict(spec_kw, z_dim=4, ema_decay=0.9).items())), num_classes)
+
+
+def test_spectral_norm_one_power_iteration_per_d_step():
+    state = sn_state(loss="hinge")
+    real = real_batch((8, 2))
+    rng = jax.random.PRNGKey(3)
+    new, m = d_step_jit(state, real, None, rng)
+    # exactly one power iteration per D update, from the parameters D had before the update
+    for layer in ("SNDense_0", "SNDense_1"):
+        expected, _ = power_iteration(state.d_params[layer]["kernel"], state.d_state[SN_COLLECTION][layer]["u"], 1)
+        np.testing.assert_allclose(np.asarray(new.d_state[SN_COLLECTION][layer]["u"]), np.asarray(expected), rtol=1e-5, atol=1e-7)
+    # both passes used the same (updated) sigma: D in eval mode with the new u reproduces the metrics
+    d_eval = lambda x: state.discriminator.apply({"params": state.d_params, **new.d_state}, x, train=False)  # noqa: E731
+    k_z, _ = jax.random.split(rng)
+    fake = state.generator.apply({"params": state.g_params}, jax.random.normal(k_z, (8, 4)), train=True)
+    r, f = losses.hinge_d(real_logits=d_eval(real), fake_logits=d_eval(fake))
+    np.testing.assert_allclose(float(m["loss/d_real"]), float(r), rtol=1e-5)
+    np.testing.assert_allclose(float(m["loss/d_fake"]), float(f), rtol=1e-5)
+    # the G step reads u but never advances it
+    after_g, _ = g_step_jit(new, 8, None, jax.random.PRNGKey(4))
+    assert_trees_close(after_g.d_state, new.d_state, rtol=0, atol=0, what="u after g_step ")
+
+
+def test_spectral_norm_critic_loop_unrolled_equals_scan(monkeypatch):
+    state = sn_state(loss="hinge", n_critic=3)
+    batch = {"x": real_batch((3, 8, 2))}
+    rng = jax.random.PRNGKey(5)
+    unrolled, m1 = run_step(state, batch, rng)
+    monkeypatch.setattr(steps, "CRITIC_UNROLL_MAX", 0)
+    scanned, m2 = jax.jit(lambda s, b, r: steps.train_step(s, b, r))(fresh(state), batch, rng)
+    assert_trees_close(array_leaves(unrolled), array_leaves(scanned), what="unrolled vs scan: ")
+    assert_trees_close(m1, m2, what="metrics ")
+    u0 = state.d_state[SN_COLLECTION]["SNDense_0"]["u"]
+    assert not np.allclose(np.asarray(unrolled.d_state[SN_COLLECTION]["SNDense_0"]["u"]), np.asarray(u0))
+
+
+def test_spectral_norm_under_pmap_matches_single_device():
+    state = sn_state(loss="hinge", n_critic=2)
+    batch = {"x": real_batch((2, 8, 2))}
+    rng = jax.random.PRNGKey(6)
+    single, m_single = run_step(state, batch, rng)
+    devices = jax.local_devices()[:1]
+    step = parallel.pmap_train_step(devices=devices)
+    rep = parallel.replicate_for_pmap(parallel.pmap_state(fresh(state)), devices)
+    out, m = step(rep, parallel.split_for_pmap(batch, 1, n_critic=2), rng)
+    out = parallel.pmap_state(parallel.unreplicate(out), None)
+    assert_trees_close(array_leaves(out), array_leaves(single), what="pmap vs single: ")
+    assert_trees_close(parallel.unreplicate(m), m_single, what="metrics ")
+
+
+# ----------------------------------------------------------------------------- (j) GAN family: recipes in the step
+
+
+def test_weight_clipping_after_d_update():
+    state = mlp_state(loss="wasserstein", d_weight_clip=0.01, n_critic=2)
+    new, _ = run_step(state, {"x": real_batch((2, 8, 2))}, jax.random.PRNGKey(0))
+    for leaf in jax.tree.leaves(new.d_params):
+        assert float(jnp.max(jnp.abs(leaf))) <= 0.01
+    assert any(float(jnp.max(jnp.abs(leaf))) == np.float32(0.01) for leaf in jax.tree.leaves(new.d_params))  # clipping was active
+
+
+def test_acgan_step_losses():
+    state = sn_state(d=D_ACGAN, num_classes=3, conditional=True, aux_weight=0.5)
+    y = jnp.array([0, 1, 2, 0, 1, 2], jnp.int32)
+    real = real_batch((6, 2))
+    new, m = d_step_jit(state, real, y, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(float(m["loss/d"]), float(m["loss/d_real"] + m["loss/d_fake"] + 0.5 * m["loss/d_aux"]), rtol=1e-6)
+    # the real-data class term by hand (eval mode with the updated u reproduces the train-mode pass)
+    _, cls = state.discriminator.apply({"params": state.d_params, **new.d_state}, real, y, train=False)
+    real_ce = losses.classifier_ce(class_logits=cls, labels=y)
+    assert 0.0 < float(real_ce) < float(m["loss/d_aux"])
+    _, gm = g_step_jit(new, 6, y, jax.random.PRNGKey(2))
+    np.testing.assert_allclose(float(gm["loss/g"]), float(gm["loss/g_adv"] + 0.5 * gm["loss/g_aux"]), rtol=1e-6)
+    with pytest.raises(ValueError, match="ACGAN"):
+        d_step_jit(sn_state(d=D_ACGAN, num_classes=3, conditional=True), real, y, jax.random.PRNGKey(1))
+
+
+def test_relativistic_generator_step_uses_real_logits():
+    state = mlp_state(loss="relativistic_avg")
+    real = real_batch((8, 2))
+    rng = jax.random.PRNGKey(2)
+    _, m = steps.g_step(state, 8, None, rng, real)
+    z = jax.random.normal(rng, (8, 4))
+    d = lambda x: state.discriminator.apply({"params": state.d_params}, x, train=True)  # noqa: E731
+    fake = state.generator.apply({"params": state.g_params}, z, train=True)
+    np.testing.assert_allclose(float(m["loss/g"]), float(losses.relativistic_avg_g(fake_logits=d(fake), real_logits=d(real))), rtol=1e-5)
+    with pytest.raises(ValueError, match="real batch"):
+        steps.g_step(state, 8, None, rng)
+    new, metrics = run_step(mlp_state(loss="relativistic_avg_ls", n_critic=2), {"x": real_batch((2, 8, 2))}, rng)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+
+
+def test_historical_averaging_state():
+    state = mlp_state(hist_weight=0.1)
+    assert set(state.hist_params) == {"g", "d"}
+    new, m = run_step(state, {"x": real_batch((8, 2))}, jax.random.PRNGKey(0))
+    assert float(m["penalty/d_hist"]) == 0.0 and float(m["penalty/g_hist"]) == 0.0  # average == current at step 0
+    mean = lambda a, b: jax.tree.map(lambda x, y: (x + y) / 2, a, b)  # noqa: E731
+    assert_trees_close(new.hist_params["d"], mean(state.d_params, new.d_params), what="d average ")
+    assert_trees_close(new.hist_params["g"], mean(state.g_params, new.g_params), what="g average ")
+    _, m2 = run_step(new, {"x": real_batch((8, 2))}, jax.random.PRNGKey(0))
+    expected = 0.1 * sum(float(jnp.sum((p - a) ** 2)) for p, a in zip(jax.tree.leaves(new.d_params), jax.tree.leaves(new.hist_params["d"])))
+    np.testing.assert_allclose(float(m2["penalty/d_hist"]), expected, rtol=1e-5)
+    assert mlp_state().hist_params == {}
+
+
+def test_orthogonal_regularisation_in_g_step():
+    state = mlp_state(g_ortho_weight=0.1)
+    _, m = g_step_jit(state, 8, None, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(float(m["penalty/g_ortho"]), 0.1 * float(orthogonal_penalty(state.g_params)), rtol=1e-5)
+    np.testing.assert_allclose(float(m["loss/g"]), float(m["loss/g_adv"] + m["penalty/g_ortho"]), rtol=1e-6)
+
+
+def test_augment_hook_applies_to_real_and_fake(monkeypatch):
+    import sys
+    import types
+
+    calls = []
+
+    def fake_diff_augment(x, rng, policy):
+        calls.append(policy)
+        return 2.0 * x + 1.0  # differentiable and easy to reproduce
+
+    monkeypatch.setitem(sys.modules, "gan_jax.augment", types.SimpleNamespace(diff_augment=fake_diff_augment))
+    state = mlp_state(augment=("double",))
+    real = real_batch((8, 2))
+    rng = jax.random.PRNGKey(1)
+    _, m = steps.d_step(state, real, None, rng)
+    d = lambda x: state.discriminator.apply({"params": state.d_params}, x, train=True)  # noqa: E731
+    np.testing.assert_allclose(float(m["d/real_logits"]), float(jnp.mean(d(2.0 * real + 1.0))), rtol=1e-5)
+    _, gm = steps.g_step(state, 8, None, rng)
+    fake = lambda p: state.generator.apply({"params": p}, jax.random.normal(rng, (8, 4)), train=True)  # noqa: E731
+    loss = lambda p: losses.nonsaturating_g(fake_logits=d(2.0 * fake(p) + 1.0))  # noqa: E731
+    np.testing.assert_allclose(float(gm["loss/g"]), float(loss(state.g_params)), rtol=1e-5)
+    # G's gradient flows through the augmentation
+    np.testing.assert_allclose(float(gm["grad_norm/g"]), float(steps._global_norm(jax.grad(loss)(state.g_params))), rtol=1e-4)
+    assert calls and all(c == ("double",) for c in calls)
+
+
+def test_instance_noise_changes_what_d_sees():
+    real = real_batch((8, 2))
+    rng = jax.random.PRNGKey(1)
+    _, m0 = steps.d_step(mlp_state(), real, None, rng)
+    _, m1 = steps.d_step(mlp_state(instance_noise=0.5, instance_noise_anneal=100), real, None, rng)
+    assert float(m0["d/real_logits"]) != float(m1["d/real_logits"])
+    assert float(m0["d/fake_logits"]) != float(m1["d/fake_logits"])
+    # annealed to zero: identical to no noise
+    state = mlp_state(instance_noise=0.5, instance_noise_anneal=1).replace(step=jnp.asarray(1, jnp.int32))
+    _, m2 = steps.d_step(state, real, None, rng)
+    _, m3 = steps.d_step(mlp_state().replace(step=jnp.asarray(1, jnp.int32)), real, None, rng)
+    assert_trees_close(m2, m3, rtol=1e-6, atol=1e-7, what="noise at std 0 ")
+
+
+def test_optimizers():
+    g = {"w": jnp.array([0.5, -2.0])}
+    p = {"w": jnp.array([1.0, 1.0])}
+    tx = make_optimizer("rmsprop", 0.1)
+    u, _ = tx.update(g, tx.init(p), p)
+    # PyTorch RMSprop, first step: v = 0.01 g^2; update = -lr g / (sqrt(v) + eps) = -lr sign(g) / 0.1
+    np.testing.assert_allclose(np.asarray(u["w"]), -0.1 * np.sign([0.5, -2.0]) / (0.1 + 1e-8 / np.abs([0.5, -2.0])), rtol=1e-5)
+    tx = make_optimizer("optimistic_adam", 0.1)
+    u, _ = tx.update(g, tx.init(p), p)
+    assert np.all(np.isfinite(np.asarray(u["w"])))
+    with pytest.raises(ValueError, match="optimizer"):
+        make_optimizer("sgd", 0.1)
+
+
+def test_diff_augment_policy_traces_through_the_step():
+    """The real ``gan_jax.augment.diff_augment`` in both phases (abstract evaluation: shapes, no compilation)."""
+    from gan_jax.augment import diff_augment
+
+    spec = GANSpec(z_dim=8, augment=("color", "translation", "cutout"))
+    state = jax.eval_shape(
+        lambda k: create_state(generator=G_DCGAN, discriminator=D_DCGAN, g_tx=TX_DCGAN, d_tx=TX_DCGAN, spec=spec, data_shape=(16, 16, 1), rng=k),
+        jax.random.PRNGKey(0),
+    )
+    x = jax.ShapeDtypeStruct((4, 16, 16, 1), jnp.uint8)
+    new_state, metrics = jax.eval_shape(steps.train_step, state, {"x": x}, jax.random.PRNGKey(0))
+    assert set(metrics) == BASE_D_KEYS | G_KEYS
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)
+    assert diff_augment(jnp.zeros((1, 4, 4, 1)), jax.random.PRNGKey(0), ()).shape == (1, 4, 4, 1)

@@ -4,9 +4,27 @@ Every generator is called as ``G(z, y=None, *, train)`` and every discriminator 
 ``D(x, y=None, *, train) -> logits of shape (batch,)``; unconditional models ignore
 ``y``. Every model has a ``bn_axis_name`` field that ``gan_jax.parallel`` sets under
 ``pmap`` so BatchNorm statistics are computed over the global batch.
+
+An ACGAN discriminator (``aux_classes > 0``) returns ``(logits, class_logits)``.
+Spectrally normalised layers keep their power-iteration vectors in the ``"spectral"``
+collection (``SN_COLLECTION``), updated by the train step's D update.
 """
 
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+from gan_jax.models.sngan import ConditionalBatchNorm, SNGANDiscriminator, SNGANGenerator
+from gan_jax.models.spectral import SN_COLLECTION, SNConv, SNDense, SNEmbed
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator"]
+__all__ = [
+    "ConditionalBatchNorm",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "SN_COLLECTION",
+    "SNConv",
+    "SNDense",
+    "SNEmbed",
+    "SNGANDiscriminator",
+    "SNGANGenerator",
+]

@@ -110,7 +110,21 @@ class UpConv2x(nn.Module):
         k = k.transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, in_features, 4 * f)
         # Explicit pad + VALID, not padding=((1, 1), (1, 1)): see "Why the explicit pad" above.
         x = jnp.pad(inputs, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        z = lax.conv_general_dilated(
+        z = self._valid_conv(x, k)
+        z = z.reshape(n, h + 1, w + 1, 2, 2, f)
+        # depth-to-space: y[:, 2m + rh, 2p + rw] = z[:, m + rh, p + rw, rh, rw]
+        rows = [jnp.stack([z[:, rh : rh + h, rw : rw + w, rh, rw] for rw in (0, 1)], axis=3) for rh in (0, 1)]
+        y = jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, f)  # (n, h, rh, w, rw, f) -> (n, 2h, 2w, f)
+
+        if bias is not None:
+            y = y + bias.reshape(1, 1, 1, f).astype(y.dtype)
+        if n_batch != 1:
+            y = jnp.reshape(y, batch_shape + y.shape[1:])
+        return y
+
+    def _valid_conv(self, x: Array, k: Array) -> Array:
+        """The inner stride-1 'VALID' convolution (``fast_conv.FastUpConv2x`` swaps its implementation)."""
+        return lax.conv_general_dilated(
             x,
             k,
             window_strides=(1, 1),
@@ -119,13 +133,3 @@ class UpConv2x(nn.Module):
             precision=self.precision,
             preferred_element_type=self.preferred_element_type,
         )
-        z = z.reshape(n, h + 1, w + 1, 2, 2, f)
-        # depth-to-space: y[:, 2m + rh, 2p + rw] = z[:, m + rh, p + rw, rh, rw]
-        rows = [jnp.stack([z[:, rh : rh + h, rw : rw + w, rh, rw] for rw in (0, 1)], axis=3) for rh in (0, 1)]
-        y = jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, f)  # (n, h, rh, w, rw, f) -> (n, 2h, 2w, f)
-
-        if bias is not None:
-            y = y + bias.reshape(1, 1, 1, f)
-        if n_batch != 1:
-            y = jnp.reshape(y, batch_shape + y.shape[1:])
-        return y

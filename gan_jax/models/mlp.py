@@ -4,6 +4,9 @@ The 2014 paper used maxout units and dropout in D; like most re-implementations 
 ReLU in G and LeakyReLU(0.2) in D, which train more reliably. The same modules serve
 the toy 2D benchmark (``output_shape=(2,)``, linear output) and small images
 (``output_shape=(28, 28, 1)``, tanh output in [-1, 1]).
+
+With ``num_classes > 0`` both become the conditional GAN of Mirza & Osindero 2014: the
+one-hot label is concatenated to z (G) and to the flattened input (D).
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ import math
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+
+def _concat_label(h, y, num_classes: int):
+    if num_classes <= 0:
+        return h
+    if y is None:
+        raise ValueError("a conditional MLP (num_classes > 0) needs labels y")
+    return jnp.concatenate([h, jax.nn.one_hot(y, num_classes, dtype=h.dtype)], axis=-1)
 
 
 class MLPGenerator(nn.Module):
@@ -24,11 +36,12 @@ class MLPGenerator(nn.Module):
     batch_norm: bool = False
     #: set by ``gan_jax.parallel`` under ``pmap`` so BatchNorm uses the global batch
     bn_axis_name: str | None = None
+    #: > 0: concatenate one-hot(y) to z (conditional GAN)
+    num_classes: int = 0
 
     @nn.compact
     def __call__(self, z, y=None, *, train: bool = True):
-        del y
-        h = z
+        h = _concat_label(z, y, self.num_classes)
         for width in self.hidden:
             h = nn.Dense(width, use_bias=not self.batch_norm)(h)
             if self.batch_norm:
@@ -45,11 +58,13 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     hidden: Sequence[int] = (256, 256)
     bn_axis_name: str | None = None
+    #: > 0: concatenate one-hot(y) to the flattened input (conditional GAN)
+    num_classes: int = 0
 
     @nn.compact
     def __call__(self, x, y=None, *, train: bool = True):
-        del y, train
-        h = x.reshape((x.shape[0], -1))
+        del train
+        h = _concat_label(x.reshape((x.shape[0], -1)), y, self.num_classes)
         for width in self.hidden:
             h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
         return nn.Dense(1)(h)[:, 0]

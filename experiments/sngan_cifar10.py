@@ -1,0 +1,24 @@
+"""SNGAN (Miyato et al., ICLR 2018) on CIFAR-10: ResNet G/D, spectral norm in D, hinge loss.
+
+Paper:     "Spectral Normalization for Generative Adversarial Networks", arXiv:1802.05957.
+           Hyper-parameters (setting with n_dis = 5): Adam 2e-4, beta1 = 0, beta2 = 0.9,
+           n_critic = 5, batch size 64, hinge loss, one power iteration per D update,
+           50,000 generator updates. Architecture: Appendix B ResNet (G 256 channels with
+           BatchNorm, D 128 channels with spectral normalisation on every layer).
+Command:   gan-jax train sngan_cifar10 --workdir runs/sngan_cifar10 --set data.dir=../shared/datasets
+Runtime:   not measured yet (a GPU run).
+Result:    the paper reports Inception score 8.22 +- 0.05 and FID 21.7 for the ResNet
+           SN-GAN (Table 2); not reproduced here yet.
+"""
+
+from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+
+
+def get_config() -> Config:
+    return Config(
+        experiment="sngan_cifar10",
+        data=DataConfig(name="cifar10", image_size=32),
+        model=ModelConfig(arch="sngan", z_dim=128, g_width=256, d_width=128, d_spectral_norm=True),
+        train=TrainConfig(steps=50000, batch_size=64, loss="hinge", n_critic=5, lr_g=2e-4, lr_d=2e-4, b1=0.0, b2=0.9),
+        log=LogConfig(every=100, sample_every=5000, num_samples=64),
+    )
