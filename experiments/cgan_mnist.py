@@ -6,9 +6,12 @@ Paper:     "Conditional Generative Adversarial Nets", arXiv:1411.1784. Condition
            D 512-512-512) instead of maxout and dropout, the non-saturating loss, and
            Adam 2e-4 / beta1 0.5 instead of SGD with momentum and a decaying learning rate.
 Command:   gan-jax train cgan_mnist --workdir runs/cgan_mnist --set data.dir=../shared/datasets
-Runtime:   not measured yet.
-Result:    expected: the sample grid shows the requested digit class per row; no number
-           measured yet.
+Runtime:   10,000 steps with --set train.steps=10000 --set train.ema_decay=0.99 took 8 min
+           on 2 shared CPU cores (run as 5,000 steps, then resumed to 10,000).
+Result:    that run: 96.1 % of class-conditional samples (100 per class, EMA generator) are
+           classified as their label by the offline MNIST classifier
+           (python benchmarks/conditional_accuracy.py WORKDIR); 87.8 % at 5,000 steps; a separate
+           2,000-step run (EMA 0.999): 10 %, labels not yet followed. Grid: docs/cgan_mnist_samples.png.
 """
 
 from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
