@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -137,12 +138,15 @@ def main() -> int:
     p.add_argument("--process-id", type=int, default=0)
     p.add_argument("--num-processes", type=int, default=2)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--out", help="also write the result JSON to this file (stdout is shared with Gloo's C++ logging)")
     args = p.parse_args()
     if args.reference:
         result = run_reference()
     else:
         result = run_distributed(args.process_id, args.num_processes, args.port)
     print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, sort_keys=True))
     if not args.reference:
         import jax
 
