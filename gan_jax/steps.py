@@ -139,6 +139,20 @@ def _apply_updates(tx: optax.GradientTransformation, grads, opt_state, params):
     return optax.apply_updates(params, updates), opt_state
 
 
+def _param_penalties(state: GANState, params, player: str, ortho_weight: float, metrics: Metrics) -> Array:
+    """Penalties on one player's parameters (orthogonal regularisation, historical
+    averaging); adds ``penalty/{player}_ortho`` / ``penalty/{player}_hist`` to ``metrics``."""
+    total = jnp.zeros((), jnp.float32)
+    if ortho_weight:
+        metrics[f"penalty/{player}_ortho"] = value = ortho_weight * regularizers.orthogonal_penalty(params)
+        total = total + value
+    if state.spec.hist_weight:
+        value = state.spec.hist_weight * regularizers.historical_averaging_penalty(params, state.hist_params[player])
+        metrics[f"penalty/{player}_hist"] = value
+        total = total + value
+    return total
+
+
 def d_step(state: GANState, real: Array, y: Array | None, rng: Array, d_step_index: Array | None = None) -> tuple[GANState, Metrics]:
     """One discriminator update on a real batch and a fresh fake batch of the same size."""
     spec = state.spec
@@ -192,14 +206,7 @@ def d_step(state: GANState, real: Array, y: Array | None, rng: Array, d_step_ind
                 value = penalty(d_fn=d_fn, real=real_p, fake=fake_p, rng=jax.random.fold_in(k_pen, i), d_step=d_step_index)
                 metrics[f"penalty/{penalty.name}"] = value
                 total = total + value
-        if spec.d_ortho_weight:
-            value = spec.d_ortho_weight * regularizers.orthogonal_penalty(d_params)
-            metrics["penalty/d_ortho"] = value
-            total = total + value
-        if spec.hist_weight:
-            value = spec.hist_weight * regularizers.historical_averaging_penalty(d_params, state.hist_params["d"])
-            metrics["penalty/d_hist"] = value
-            total = total + value
+        total = total + _param_penalties(state, d_params, "d", spec.d_ortho_weight, metrics)
         metrics["loss/d"] = total
         return total, (metrics, d_state)
 
@@ -256,14 +263,7 @@ def g_step(state: GANState, batch_size: int, y: Array | None, rng: Array, real: 
             c_fake = losses.acgan_g(fake_class_logits=fake_cls, fake_labels=y)
             metrics["loss/g_aux"] = c_fake
             total = total + spec.aux_weight * c_fake
-        if spec.g_ortho_weight:
-            value = spec.g_ortho_weight * regularizers.orthogonal_penalty(g_params)
-            metrics["penalty/g_ortho"] = value
-            total = total + value
-        if spec.hist_weight:
-            value = spec.hist_weight * regularizers.historical_averaging_penalty(g_params, state.hist_params["g"])
-            metrics["penalty/g_hist"] = value
-            total = total + value
+        total = total + _param_penalties(state, g_params, "g", spec.g_ortho_weight, metrics)
         if metrics:
             metrics["loss/g_adv"] = l_g
         metrics["loss/g"] = total
