@@ -5,18 +5,19 @@ Each case compiles *one* function computing the reference and every implementati
 """
 
 import flax.linen as nn
+from jax import lax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models.fast_conv import IMPLS, FastConv, FastUpConv2x, auto_impl, conv2d
+from gan_jax.models.fast_conv import IMPLS, FastConv, FastUpConv2x, auto_impl, auto_upconv_impl, conv2d
 from gan_jax.models.layers import UpConv2x
 
 # "xla" is lax.conv_general_dilated (what nn.Conv runs) and "auto" one of the others:
 # both are covered by the first case of each test only, to keep compilations few.
 CONV_IMPLS = ("im2col", "s2d", "s2d_xla")
-UP_IMPLS = ("im2col",)
+UP_IMPLS = ("im2col", "winograd", "col2im")
 
 
 def normal(seed, shape, scale=1.0):
@@ -76,6 +77,8 @@ def test_fast_conv_matches_nn_conv(shape, features, kernel, strides, padding, us
     if use_bias:  # the default init is zeros: make the bias path visible
         params = {"params": {**params["params"], "bias": normal(1, (features,))}}
     impls = CONV_IMPLS + (("xla", "auto") if shape == CONV_CASES[0][0] else ())
+    if (tuple(kernel), tuple(strides)) in (((4, 4), (2, 2)), ((2, 2), (1, 1))):
+        impls += ("winograd",)  # F(2x2, 2x2): a 2x2 stride-1 kernel, or 4x4 stride 2 via space-to-depth
     _check(ref, [FastConv(**kw, impl=impl) for impl in impls], params, x)
 
 
@@ -115,8 +118,8 @@ def test_bfloat16_and_preferred_element_type():
     @jax.jit
     def run(params, x):
         ref = nn.Conv(**kw, dtype=jnp.bfloat16).apply(params, x)
-        fast = [FastConv(**kw, dtype=jnp.bfloat16, impl=i).apply(params, x) for i in ("im2col", "s2d", "s2d_xla")]
-        f32 = [FastConv(**kw, dtype=jnp.bfloat16, preferred_element_type=jnp.float32, impl=i).apply(params, x) for i in ("xla", "im2col", "s2d")]
+        fast = [FastConv(**kw, dtype=jnp.bfloat16, impl=i).apply(params, x) for i in ("im2col", "s2d", "s2d_xla", "winograd")]
+        f32 = [FastConv(**kw, dtype=jnp.bfloat16, preferred_element_type=jnp.float32, impl=i).apply(params, x) for i in ("xla", "im2col", "s2d", "winograd")]
         return ref, fast, f32
 
     ref, fast, f32 = run(params, x)
@@ -136,10 +139,57 @@ def test_auto_and_errors():
     # CPU: GEMM for the generator's big stride-1 convs, lax for its last layer and for D's strided convs
     assert auto_impl((64, 18, 18, 128), (2, 2, 128, 256), (1, 1), backend="cpu") == "im2col"
     assert auto_impl((64, 34, 34, 64), (2, 2, 64, 12), (1, 1), backend="cpu") == "xla"
-    assert auto_impl((64, 8, 8, 256), (4, 4, 256, 512), (2, 2), backend="cpu") == "xla"
-    assert set(IMPLS) == {"auto", "xla", "im2col", "s2d", "s2d_xla"}
+    assert auto_impl((64, 8, 8, 256), (4, 4, 256, 512), (2, 2), backend="cpu") == "winograd"
+    assert auto_impl((64, 64, 64, 3), (4, 4, 3, 64), (2, 2), backend="cpu") == "xla"
+    assert auto_upconv_impl((64, 8, 8, 256), 128, backend="cpu") == "winograd"
+    assert auto_upconv_impl((64, 4, 4, 512), 256, backend="cpu") == "winograd"
+    assert auto_upconv_impl((64, 2, 2, 512), 256, backend="cpu") == "col2im"
+    assert auto_upconv_impl((64, 8, 8, 256), 128, backend="gpu") == "xla"
+    assert set(IMPLS) == {"auto", "xla", "im2col", "s2d", "s2d_xla", "winograd"}
     x, k = normal(6, (1, 4, 4, 2)), normal(7, (2, 2, 2, 3))
     with pytest.raises(ValueError, match="unknown impl"):
-        conv2d(x, k, impl="winograd")
+        conv2d(x, k, impl="fft")
+    with pytest.raises(ValueError, match="needs a 2x2 stride-1 or 4x4 stride-2"):
+        conv2d(x, normal(8, (3, 3, 2, 3)), impl="winograd")
     with pytest.raises(ValueError, match="larger than"):
         conv2d(x, normal(8, (5, 5, 2, 3)), impl="im2col")
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_winograd_tiles_and_transpose_match_lax(tile):
+    """Both Winograd tile sizes, odd sizes (padded tiles), the transposed op, and their
+    gradients (custom VJPs) against lax.conv; bfloat16 inputs with float32 accumulation
+    give float32 outputs and gradients of the input dtypes."""
+    from gan_jax.models.fast_conv import winograd_tile, winograd_valid, winograd_valid_T
+
+    s, k = normal(10, (2, 10, 7, 5)), normal(11, (2, 2, 5, 6), 0.5)
+    ref = lambda s, k: lax.conv_general_dilated(s, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = ref(s, k)
+    ct = normal(12, y.shape)
+    ours = lambda s, k: winograd_valid(s, k, tile=tile)
+    assert_close(ours(s, k), y)
+    for a, b in zip(jax.grad(lambda s, k: jnp.sum(ours(s, k) * ct), (0, 1))(s, k), jax.grad(lambda s, k: jnp.sum(ref(s, k) * ct), (0, 1))(s, k)):
+        assert_close(a, b)
+    # the transpose of s -> conv(s, k) is y -> winograd_valid_T(y, k)
+    _, vjp = jax.vjp(lambda s: ref(s, k), s)
+    ours_t = lambda y, k: winograd_valid_T(y, k, tile=tile)
+    assert_close(ours_t(ct, k), vjp(ct)[0])
+    ct2 = normal(13, s.shape)
+    ref_t = lambda y, k: jax.vjp(lambda s: ref(s, k), s)[1](y)[0]
+    for a, b in zip(jax.grad(lambda y, k: jnp.sum(ours_t(y, k) * ct2), (0, 1))(ct, k), jax.grad(lambda y, k: jnp.sum(ref_t(y, k) * ct2), (0, 1))(ct, k)):
+        assert_close(a, b)
+    with pytest.raises(ValueError, match="tile must be one of"):
+        winograd_valid(s, k, tile=3)
+    if tile == 4:
+        return
+    # bfloat16 in, float32 accumulation out; gradients come back in the input dtypes (and
+    # half precision always gets the additions-only F(2x2, 2x2))
+    assert winograd_tile((16, 16), (64, 64), jnp.bfloat16) == 2 and winograd_tile((16, 16), (64, 64)) == 4
+    sb, kb = s.astype(jnp.bfloat16), k.astype(jnp.bfloat16)
+    yb = winograd_valid(sb, kb, preferred_element_type=jnp.float32, tile=tile)
+    assert yb.dtype == jnp.float32
+    assert_close(yb, y, rtol=3e-2, atol=3e-2)
+    gs, gk = jax.grad(lambda s, k: jnp.sum(winograd_valid(s, k, preferred_element_type=jnp.float32, tile=tile) * ct), (0, 1))(sb, kb)
+    assert gs.dtype == jnp.bfloat16 and gk.dtype == jnp.bfloat16
+    gt = jax.grad(lambda y: jnp.sum(winograd_valid_T(y, kb, preferred_element_type=jnp.float32, tile=tile) * ct2))(ct.astype(jnp.bfloat16))
+    assert gt.dtype == jnp.bfloat16

@@ -178,7 +178,12 @@ class TorchFIDInception(nn.Module):
 
 
 def random_reference(calibration: "torch.Tensor", seed: int = 0) -> TorchFIDInception:
-    """Random weights; BN running stats from a calibration batch, then randomly perturbed."""
+    """Random weights and BN affine parameters; BN running statistics set from a
+    calibration batch (as training leaves them: each layer normalised by the statistics
+    of its own inputs), so activations and pool3 features have the O(1) size of a
+    trained network's. The tests use other images than the calibration ones, so the
+    running statistics are not those of the test batch (a loader that mixed up mean,
+    variance or eps, or used batch statistics, would show)."""
     torch.manual_seed(seed)
     net = TorchFIDInception()
     for m in net.modules():
@@ -191,12 +196,6 @@ def random_reference(calibration: "torch.Tensor", seed: int = 0) -> TorchFIDInce
     net.train()
     with torch.no_grad():
         net(calibration)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                std = m.running_var.sqrt()
-                m.running_mean.add_(0.2 * std * torch.randn_like(std))
-                m.running_var.mul_(torch.empty_like(std).uniform_(0.7, 1.4))
     return net.eval()
 
 
@@ -246,7 +245,8 @@ def reference(tmp_path_factory):
 
 
 def test_pool3_features_match_pytorch_fid_architecture(reference, tmp_path):
-    """The float32 path users run vs PyTorch float32 on 2 real images (3 others calibrated BN)."""
+    """The float32 path users run vs PyTorch float32 on 2 real images (3 others calibrated
+    BN): pool3 features agree to < 1e-4 absolute, as the issue asks."""
     net, _, variables, images = reference
     test = images[:2]
     ref_feat, ref_logits = _reference_outputs(net, test, torch.float32)
@@ -256,11 +256,10 @@ def test_pool3_features_match_pytorch_fid_architecture(reference, tmp_path):
     assert 0.1 < scale < 100 and float(np.std(ref_feat)) > 0.05  # O(1), non-degenerate random features
     diff = float(np.abs(feat - ref_feat).max())
     print(f"float32: max |pool3| {scale:.3g}, max abs diff {diff:.3g}, logits diff {np.abs(logits - ref_logits).max():.3g}")
-    # Both sides are float32 through ~95 layers; they differ only by rounding (see the slow
-    # float64 test: each is ~2e-4 off the exact value when max |pool3| is ~30, i.e. ~1e-5
-    # relative). Relative 1e-5 is an absolute 1e-4 for features up to 10 (the real weights'
-    # pool3 features are of that size); any architecture or conversion error is O(scale).
-    assert diff < 1e-5 * scale
+    # Both sides are float32 through ~95 layers; they differ only by rounding (the slow
+    # float64 test checks the architecture and conversion to ~1e-13); any architecture or
+    # conversion error is O(scale).
+    assert diff < 1e-4
     np.testing.assert_allclose(logits, ref_logits, atol=1e-5 * float(np.abs(ref_logits).max()))
 
     # the converted .npz round-trips without torch

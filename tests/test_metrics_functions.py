@@ -394,3 +394,28 @@ def test_fid_matches_scipy_on_real_classifier_feature_covariances():
     for i in range(0, len(f_test), 300):
         st = st.update(f_test[i:i + 300])
     np.testing.assert_allclose(st.finalize()[1], s, rtol=1e-10, atol=1e-14)
+
+
+def test_frechet_timing_benchmark_quick():
+    """``benchmarks/frechet_timing.py --quick`` (d = 256) runs and agrees with scipy's sqrtm
+    formula to 1e-4 relative, for full-rank and rank-deficient covariances."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "frechet_timing.py"), "--quick", "--repeats", "1"],
+        capture_output=True, text=True, timeout=300, cwd=root, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert {(r["case"], r["impl"].split()[0]) for r in lines} == {
+        (c, i) for c in ("full_rank", "rank_deficient") for i in ("gan_jax.frechet_distance", "scipy.linalg.sqrtm")
+    }
+    for r in lines:
+        assert r["dim"] == 256 and r["seconds"] > 0 and r["fid"] > 0
+        if "rel_diff" in r:
+            assert r["rel_diff"] < 1e-4, r

@@ -1,4 +1,5 @@
-"""Exact, faster-on-XLA:CPU formulations of the convolutions DCGAN uses.
+"""Faster-on-XLA:CPU formulations of the convolutions DCGAN uses (equal to ``lax``'s up
+to floating-point rounding, checked with their gradients by ``tests/test_fast_conv.py``).
 
 Two layers and one function:
 
@@ -15,6 +16,8 @@ Two layers and one function:
     ``kw % sw == 0``; otherwise, and for stride 1, it *is* ``"im2col"``);
   - ``"s2d_xla"``: the same space-to-depth, the stride-1 convolution by XLA (the same
     fallback to ``"im2col"``);
+  - ``"winograd"``: Winograd F(m x m, 2 x 2) (see the section below) for 2x2 stride-1
+    kernels and, after space-to-depth, 4x4 stride-2 ones (an error for other kernels);
   - ``"auto"`` (default): ``"xla"`` unless the backend (``jax.default_backend()`` at
     trace time) is the CPU; on the CPU the per-layer choice measured fastest (fwd + bwd)
     with jax 0.10.2 by ``benchmarks/conv_cpu.py`` (see :func:`auto_impl`).
@@ -28,8 +31,15 @@ Two layers and one function:
   ``Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))``.
 
 * :class:`FastUpConv2x` -- :class:`gan_jax.models.layers.UpConv2x` (the generator's
-  exact replacement of ``ConvTranspose(4, 2, p=1)``) with its inner 2x2 stride-1 'VALID'
-  convolution done by :func:`conv2d` with a selectable ``impl``; same parameters.
+  exact replacement of ``ConvTranspose(4, 2, p=1)``) with a selectable ``impl``: the
+  :func:`conv2d` impls do its inner 2x2 stride-1 'VALID' convolution; ``"winograd"``
+  (:func:`winograd_upconv`) and ``"col2im"`` (:func:`col2im_upconv`) replace the whole
+  layer by the transpose of the stride-2 convolution; same parameters.
+
+On the CPU, ``impl="auto"`` (the default) now runs every DCGAN layer but the
+discriminator's first (3 input channels) by Winograd: the DCGAN-64 train step went from
+0.59x to about 1.0-1.1x of PyTorch eager on a 2-core CPU (README "Performance"). Other
+backends keep ``lax``'s convolutions.
 
 Why each formulation is exact
 -----------------------------
@@ -64,6 +74,9 @@ approximated.
 
 Why it is faster on XLA:CPU (jax 0.10.2)
 -----------------------------------------
+(This section explains the im2col choice; the Winograd section near the code explains
+why that is faster still: 9/16 or 25/64 of the multiply-adds, every product a GEMM.)
+
 XLA:CPU hands convolutions to YNNPACK/Eigen kernels only in some configurations: the
 weight gradient of the generator's big layers becomes a convolution with a large window
 and tiny output (e.g. a 17x17 window, 2x2 output for the 128 -> 64 layer), which runs at
@@ -87,6 +100,7 @@ dtype: like ``nn.Conv``, inputs, kernel and bias are promoted to ``dtype`` (e.g.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -99,7 +113,10 @@ from gan_jax.models.layers import UpConv2x
 
 Array = Any
 
-IMPLS = ("auto", "xla", "im2col", "s2d", "s2d_xla")
+IMPLS = ("auto", "xla", "im2col", "s2d", "s2d_xla", "winograd")
+#: ``FastUpConv2x`` also takes ``"col2im"`` (:func:`col2im_upconv`); its other impls name
+#: how the inner conv of the sub-pixel formulation is done, ``"winograd"`` the whole layer
+UP_IMPLS = IMPLS + ("col2im",)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -168,30 +185,366 @@ def _space_to_depth(xp: Array, kernel: Array, strides) -> tuple[Array, Array]:
     return s, k
 
 
+
+# ----------------------------------------------------------------------------- Winograd F(m x m, 2 x 2)
+#
+# Lavin & Gray (2016), "Fast Algorithms for Convolutional Neural Networks", for the 2x2
+# stride-1 'VALID' convolution every DCGAN layer reduces to (the discriminator's 4x4
+# stride-2 convs after space-to-depth, the generator's transposed convs as the transpose
+# of those). One spatial axis, correlation ``y[o] = d[o] g[0] + d[o+1] g[1]``: ``m``
+# outputs from ``m + 1`` inputs with ``m + 1`` products instead of ``2m``,
+# ``y = A^T [(G g) * (B^T d)]``. F(2, 2) (interpolation points 0, 1, infinity)::
+#
+#     m0 = (d0 - d1) g0,   m1 = d1 (g0 + g1),   m2 = (d2 - d1) g1
+#     y0 = m0 + m1 = d0 g0 + d1 g1,             y1 = m1 + m2 = d1 g0 + d2 g1
+#
+# (every entry 0 or +-1: additions only). F(4, 2) (points 0, 1, -1, 2, infinity; the
+# 1/2 and 1/6 of the Toom-Cook input transform moved into the kernel transform, which
+# runs once per step on the weights, so the data transforms use small integers only).
+# In 2-D an ``m x m`` output tile needs an ``(m+1) x (m+1)`` input tile and ``(m+1)^2``
+# products instead of ``4 m^2``: 9/16 for m=2, 25/64 for m=4. Per tile position one GEMM
+# over the channels, ``(tiles, C) @ (C, F)``, in the forward, the input gradient (the
+# transposed transforms in reverse order) and the weight gradient alike (JAX derives
+# both; all maps are linear). ``tests/test_fast_conv.py`` checks output and gradients
+# against ``lax`` for both tile sizes; the float32 error is that of the extra additions
+# (about 1e-6 relative for m=2, a few 1e-6 for m=4).
+
+_WINOGRAD = {
+    # m: (A^T (m x a), G (a x 2), B^T (a x a)), a = m + 1
+    2: (
+        ((1, 1, 0), (0, 1, 1)),
+        ((1, 0), (1, 1), (0, 1)),
+        ((1, -1, 0), (0, 1, 0), (0, -1, 1)),
+    ),
+    4: (
+        ((1, 1, 1, 1, 0), (0, 1, -1, 2, 0), (0, 1, 1, 4, 0), (0, 1, -1, 8, 1)),
+        ((0.5, 0), (0.5, 0.5), (1 / 6, -1 / 6), (1 / 6, 1 / 3), (0, 1)),
+        ((2, -1, -2, 1, 0), (0, 2, 1, -1, 0), (0, -2, 3, -1, 0), (0, -1, 0, 1, 0), (0, 2, -1, -2, 1)),
+    ),
+}
+
+
+def _lin(mat, xs: Sequence[Array]) -> list[Array]:
+    """``[sum_j mat[i][j] * xs[j] for i]`` with the zero terms skipped and +-1 as add/subtract."""
+    out = []
+    for row in mat:
+        acc = None
+        for c, x in zip(row, xs):
+            if c == 0:
+                continue
+            if acc is None:
+                acc = x if c == 1 else (-x if c == -1 else x * c)
+            elif c == 1:
+                acc = acc + x
+            elif c == -1:
+                acc = acc - x
+            else:
+                acc = acc + x * c
+        out.append(acc)
+    return out
+
+
+def _transposed(mat) -> tuple:
+    return tuple(zip(*mat))
+
+
+def _wino_in(s: Array, t: int, axis: int, m: int) -> list[Array]:
+    """B^T along ``axis`` for ``t`` tiles: tile ``i`` reads ``s[m*i .. m*i + m]`` (``s``
+    has exactly ``m*(t + 1)`` entries there; a reshape, no gather)."""
+    s2 = s.reshape(s.shape[:axis] + (t + 1, m) + s.shape[axis + 1 :])
+    head = lax.slice_in_dim(s2, 0, t, axis=axis)
+    d = [lax.index_in_dim(head, j, axis + 1, keepdims=False) for j in range(m)]
+    d.append(lax.index_in_dim(lax.slice_in_dim(s2, 1, t + 1, axis=axis), 0, axis + 1, keepdims=False))
+    return _lin(_WINOGRAD[m][2], d)
+
+
+def _wino_in_T(v: Sequence[Array], axis: int, m: int) -> Array:
+    """The transpose of :func:`_wino_in`: ``m + 1`` arrays of ``t`` tiles -> ``m*(t + 1)``
+    entries along ``axis`` (entry ``m*i + j`` gets ``d_j[i]``, and ``m*i`` also ``d_m[i-1]``)."""
+    d = _lin(_transposed(_WINOGRAD[m][2]), v)
+    widths = [(0, 0)] * d[0].ndim
+    after, before = list(widths), list(widths)
+    after[axis], before[axis] = (0, 1), (1, 0)
+    groups = [jnp.pad(d[0], after) + jnp.pad(d[m], before)] + [jnp.pad(d[j], after) for j in range(1, m)]
+    both = jnp.stack(groups, axis=axis + 1)
+    return both.reshape(both.shape[:axis] + (-1,) + both.shape[axis + 2 :])
+
+
+def _wino_kernel(k: Array, m: int) -> Array:
+    """G g G^T: ``(2, 2, C, F)`` -> ``((m+1)^2, C, F)`` (row-major over the tile)."""
+    g = _WINOGRAD[m][1]
+    rows = _lin(g, [k[0], k[1]])  # a x (2, C, F)
+    return jnp.stack([col for r in rows for col in _lin(g, [r[0], r[1]])])
+
+
+def _wino_out(mt: Array, m: int) -> Array:
+    """A^T M A over the two leading ``(m+1)`` axes -> ``(m, m, ...)``."""
+    at = _WINOGRAD[m][0]
+    rows = _lin(at, list(mt))  # m x (a, ...)
+    return jnp.stack([jnp.stack(_lin(at, list(r))) for r in rows])
+
+
+def _wino_out_T(y: Array, m: int) -> Array:
+    """The transpose of :func:`_wino_out`: ``(m, m, ...)`` -> ``(m+1, m+1, ...)``."""
+    a = _transposed(_WINOGRAD[m][0])
+    rows = _lin(a, list(y))  # a x (m, ...)
+    return jnp.stack([jnp.stack(_lin(a, list(r))) for r in rows])
+
+
+def _ceil_div(n: int, m: int) -> int:
+    return -(-n // m)
+
+
+def winograd_tile(out_hw: Sequence[int], channels: Sequence[int], dtype: Any = jnp.float32) -> int:
+    """The output tile ``m`` for an output of ``out_hw``, a kernel's ``(C, F)`` and the
+    input ``dtype``: 4 from 8x8 outputs with at least 32 channels on both sides in float32
+    or wider, else 2. Half-precision inputs always get 2: F(4x4, 2x2)'s transforms
+    (entries up to 8, and 1/6 in the kernel's) amplify bfloat16 rounding to ~10% errors,
+    while F(2x2, 2x2)'s are additions only. F(4x4, 2x2) does 25/36
+    of F(2x2, 2x2)'s products, but its transforms have more terms; on XLA:CPU (DCGAN-64
+    layers, fwd + bwd, ``benchmarks/conv_cpu.py``) it gained 5-14% on the 16x16 and 8x8
+    layers and lost on the 4x4 ones (0.94x) and on the generator's 64 -> 3 layer (0.63x)."""
+    if jnp.dtype(dtype).itemsize < 4:
+        return 2
+    return 4 if min(out_hw) >= 8 and min(channels) >= 32 else 2
+
+
+# The four data transforms, as functions of the tiling (m, t, u) of an output of size
+# (ho, wo). "in": the input (N, ho+1, wo+1, C) -> V (a*a, N*t*u, C); "out": P (a*a,
+# N*t*u, F) -> the output (N, ho, wo, F); and their transposes. Each is written out
+# (reshape-based tile extraction, the matrices applied as sums of slices), and the
+# convolutions below have custom VJPs made of these, so the backward passes are as
+# direct as the forward ones (JAX's derived transposes of the tile extraction are
+# chains of pads and adds that XLA:CPU runs as many separate memory-bound passes).
+
+
+def _tiles(ho: int, wo: int, c: int, f: int, tile: int | None, dtype: Any) -> tuple[int, int, int, int]:
+    m = winograd_tile((ho, wo), (c, f), dtype) if tile is None else tile
+    if m not in _WINOGRAD:
+        raise ValueError(f"Winograd tile must be one of {sorted(_WINOGRAD)}, got {m}")
+    return m, m + 1, _ceil_div(ho, m), _ceil_div(wo, m)
+
+
+def _fit(x: Array, rows: int, cols: int) -> Array:
+    """Zero-pad or crop the two spatial axes of NHWC ``x`` at the end to ``(rows, cols)``."""
+    if x.shape[1:3] == (rows, cols):
+        return x
+    zero = jnp.zeros((), x.dtype)
+    return lax.pad(x, zero, ((0, 0, 0), (0, rows - x.shape[1], 0), (0, cols - x.shape[2], 0), (0, 0, 0)))
+
+
+def _in(s: Array, m: int, t: int, u: int) -> Array:
+    n, c = s.shape[0], s.shape[3]
+    s = _fit(s, m * (t + 1), m * (u + 1))
+    # rows first, then columns: 2(m+1) row/column sums instead of up to (m+1)^2 terms per
+    # tile entry (measured: writing each V entry as one sum of taps was slower)
+    v = jnp.stack([col for row in _wino_in(s, t, 1, m) for col in _wino_in(row, u, 2, m)])  # (a*a, N, t, u, C)
+    return v.reshape((m + 1) ** 2, n * t * u, c)
+
+
+def _in_T(v: Array, m: int, n: int, hs: int, ws: int, ho: int, wo: int) -> Array:
+    a, c = m + 1, v.shape[-1]
+    t, u = _ceil_div(ho, m), _ceil_div(wo, m)
+    v = v.reshape(a, a, n, t, u, c)
+    rows = [_wino_in_T([v[i, j] for j in range(a)], 2, m) for i in range(a)]  # (N, t, m*(u+1), C)
+    return _fit(_wino_in_T(rows, 1, m), hs, ws)  # (N, m*(t+1), m*(u+1), C) -> (N, hs, ws, C)
+
+
+def _out(p: Array, m: int, n: int, ho: int, wo: int) -> Array:
+    a, f = m + 1, p.shape[-1]
+    t, u = _ceil_div(ho, m), _ceil_div(wo, m)
+    y = _wino_out(p.reshape(a, a, n, t, u, f), m)  # (m, m, N, t, u, F): y[p, q, n, i, j] = out[n, m*i+p, m*j+q]
+    return y.transpose(2, 3, 0, 4, 1, 5).reshape(n, m * t, m * u, f)[:, :ho, :wo]
+
+
+def _out_T(y: Array, m: int) -> Array:
+    n, ho, wo, f = y.shape
+    t, u = _ceil_div(ho, m), _ceil_div(wo, m)
+    y = jnp.pad(y, ((0, 0), (0, m * t - ho), (0, m * u - wo), (0, 0)))
+    yt = y.reshape(n, t, m, u, m, f).transpose(2, 4, 0, 1, 3, 5)  # (m, m, N, t, u, F)
+    return _wino_out_T(yt, m).reshape((m + 1) ** 2, n * t * u, f)
+
+
+def _bdot(x: Array, y: Array, contract: tuple[int, int], precision, preferred_element_type) -> Array:
+    """Batched (over the leading tile-position axis) matrix product."""
+    return lax.dot_general(x, y, (((contract[0],), (contract[1],)), ((0,), (0,))), precision=precision, preferred_element_type=preferred_element_type)
+
+
+def _kernel_vjp(k: Array, m: int, du: Array) -> Array:
+    return jax.vjp(lambda kk: _wino_kernel(kk, m), k)[1](du.astype(k.dtype))[0]
+
+
+# ``meta``: static shapes for the backward pass -- (N, H, W, Ho, Wo, dtype of the input)
+# for the convolution, (N, Ho, Wo, dtype) for its transpose.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _wino_conv(s: Array, k: Array, m: int, precision, preferred_element_type, meta) -> Array:
+    return _wino_conv_fwd(s, k, m, precision, preferred_element_type, meta)[0]
+
+
+def _wino_conv_fwd(s, k, m, precision, preferred_element_type, meta):
+    n, _, _, ho, wo, _ = meta
+    v = _in(s, m, _ceil_div(ho, m), _ceil_div(wo, m))
+    p = _bdot(v, _wino_kernel(k, m), (2, 1), precision, preferred_element_type)
+    return _out(p, m, n, ho, wo), (v, k)
+
+
+def _wino_conv_bwd(m, precision, preferred_element_type, meta, res, dy):
+    v, k = res
+    n, hs, ws, ho, wo, s_dtype = meta
+    dp = _out_T(dy, m)  # (a*a, M, F)
+    ds = _in_T(_bdot(dp, _wino_kernel(k, m), (2, 2), precision, None), m, n, hs, ws, ho, wo)
+    du = _bdot(v, dp, (1, 1), precision, None)  # (a*a, C, F)
+    return ds.astype(s_dtype), _kernel_vjp(k, m, du)
+
+
+_wino_conv.defvjp(_wino_conv_fwd, _wino_conv_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _wino_conv_T(y: Array, k: Array, m: int, precision, preferred_element_type, meta) -> Array:
+    return _wino_conv_T_fwd(y, k, m, precision, preferred_element_type, meta)[0]
+
+
+def _wino_conv_T_fwd(y, k, m, precision, preferred_element_type, meta):
+    n, ho, wo, _ = meta
+    q = _out_T(y, m)
+    v = _bdot(q, _wino_kernel(k, m), (2, 2), precision, preferred_element_type)
+    return _in_T(v, m, n, ho + 1, wo + 1, ho, wo), (q, k)
+
+
+def _wino_conv_T_bwd(m, precision, preferred_element_type, meta, res, dz):
+    q, k = res
+    n, ho, wo, y_dtype = meta
+    g = _in(dz, m, _ceil_div(ho, m), _ceil_div(wo, m))  # (a*a, M, C)
+    dy = _out(_bdot(g, _wino_kernel(k, m), (2, 1), precision, None), m, n, ho, wo)
+    du = _bdot(g, q, (1, 1), precision, None)  # (a*a, C, F)
+    return dy.astype(y_dtype), _kernel_vjp(k, m, du)
+
+
+_wino_conv_T.defvjp(_wino_conv_T_fwd, _wino_conv_T_bwd)
+
+
+def winograd_valid(s: Array, k: Array, precision=None, preferred_element_type=None, tile: int | None = None) -> Array:
+    """Stride-1 'VALID' convolution of NHWC ``s`` with a ``(2, 2, C, F)`` kernel by
+    Winograd F(m x m, 2 x 2), ``m = tile`` (2 or 4; default :func:`winograd_tile`):
+    ``(N, H, W, C)`` -> ``(N, H-1, W-1, F)``. Output sizes that are not a multiple of
+    ``m`` are padded to whole tiles with zeros and cropped. Custom VJP: the input
+    gradient is :func:`winograd_valid_T`'s computation, the kernel gradient one batched
+    GEMM of the transformed input and the transformed cotangent."""
+    n, hs, ws, c = s.shape
+    if k.shape[:2] != (2, 2):
+        raise ValueError(f"winograd_valid needs a 2x2 kernel, got {k.shape}")
+    if hs < 2 or ws < 2:
+        raise ValueError(f"kernel (2, 2) larger than the input {(hs, ws)}")
+    ho, wo = hs - 1, ws - 1
+    m = _tiles(ho, wo, c, k.shape[3], tile, s.dtype)[0]
+    return _wino_conv(s, k, m, precision, preferred_element_type, (n, hs, ws, ho, wo, jnp.dtype(s.dtype)))
+
+
+def winograd_valid_T(y: Array, k: Array, precision=None, preferred_element_type=None, tile: int | None = None) -> Array:
+    """The transpose (input gradient) of :func:`winograd_valid` w.r.t. ``s`` applied to
+    ``y``: ``(N, Ho, Wo, F)`` -> ``(N, Ho+1, Wo+1, C)`` for a ``(2, 2, C, F)`` kernel --
+    a stride-1 'FULL' correlation with the flipped kernel, by the same transforms
+    transposed, in reverse order (A, then the kernel transposed, then B). Custom VJP:
+    the cotangent's gradient is :func:`winograd_valid`'s computation."""
+    n, ho, wo, f = y.shape
+    m = _tiles(ho, wo, k.shape[2], f, tile, y.dtype)[0]
+    return _wino_conv_T(y, k, m, precision, preferred_element_type, (n, ho, wo, jnp.dtype(y.dtype)))
+
+
+def _s2d_kernel(kernel: Array) -> Array:
+    """``(4, 4, C, F)`` -> the ``(2, 2, 4C, F)`` kernel of the space-to-depth'd stride-2 conv."""
+    c, f = kernel.shape[2:]
+    return kernel.reshape(2, 2, 2, 2, c, f).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, f)
+
+
+def winograd_upconv(x: Array, kernel: Array, precision=None, preferred_element_type=None) -> Array:
+    """:class:`~gan_jax.models.layers.UpConv2x` without bias (``ConvTranspose(4, stride
+    2)`` with ``padding=2``, ``transpose_kernel=False``) by Winograd F(2x2, 2x2):
+    ``(N, H, W, C)`` -> ``(N, 2H, 2W, F)``.
+
+    That transposed convolution is the input gradient of the stride-2, padding-1 4x4
+    convolution ``z (N, 2H, 2W, F) -> (N, H, W, C)`` with the spatially flipped kernel
+    ``K'[i, j, f, c] = K[3-i, 3-j, c, f]`` (one axis: ``y[o] = sum_i x[i] K[2i + 2 - o]``,
+    and the conv's transpose is ``sum_i x[i] K'[o + 1 - 2i]`` with ``K'[a] = K[3 - a]``).
+    That convolution is pad 1 -> space-to-depth -> 2x2 'VALID' conv, so its transpose is
+    :func:`winograd_valid_T` -> depth-to-space -> crop 1."""
+    n, h, w, _ = x.shape
+    f = kernel.shape[-1]
+    kp = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # (4, 4, F, C)
+    s = winograd_valid_T(x, _s2d_kernel(kp), precision, preferred_element_type)  # (N, H+1, W+1, 4F)
+    p = s.reshape(n, h + 1, w + 1, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h + 2, 2 * w + 2, f)
+    return p[:, 1 : 2 * h + 1, 1 : 2 * w + 1]
+
+
+def col2im_upconv(x: Array, kernel: Array, precision=None, preferred_element_type=None) -> Array:
+    """:class:`~gan_jax.models.layers.UpConv2x` without bias as one GEMM plus col2im --
+    the same transpose of the flipped-kernel stride-2 conv as :func:`winograd_upconv`,
+    without the Winograd transforms: ``x (N*H*W, C) @ K'^T (C, 2*2*4F)`` gives, for every
+    input pixel, its contribution to the 2x2 space-to-depth cells it touches; the four
+    shifted copies are added (col2im) into ``(N, H+1, W+1, 4F)``, then depth-to-space
+    and crop 1. Multiply-adds: exactly the transposed convolution's ``16 N H W C F`` (the
+    sub-pixel formulation computes ``(H+1)(W+1)/(HW)`` times that: 1.56x at 4x4 input)."""
+    n, h, w, c = x.shape
+    f = kernel.shape[-1]
+    k = _s2d_kernel(jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2))  # (2, 2, 4F, C)
+    cols = lax.dot_general(
+        x, k.reshape(4, 4 * f, c), (((3,), (2,)), ((), ())), precision=precision, preferred_element_type=preferred_element_type
+    ).reshape(n, h, w, 2, 2, 4 * f)  # input pixel (i, j), tap (a, b) -> cell (i + a, j + b)
+    s = sum(jnp.pad(cols[:, :, :, a, b], ((0, 0), (a, 1 - a), (b, 1 - b), (0, 0))) for a in (0, 1) for b in (0, 1))
+    p = s.reshape(n, h + 1, w + 1, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h + 2, 2 * w + 2, f)
+    return p[:, 1 : 2 * h + 1, 1 : 2 * w + 1]
+
+
+def _winograd_ok(kernel_shape: Sequence[int], strides: Sequence[int]) -> bool:
+    """Winograd F(2x2, 2x2) applies to 2x2 stride-1 kernels and (via space-to-depth) 4x4 stride-2 ones."""
+    return (tuple(kernel_shape[:2]), tuple(strides)) in (((2, 2), (1, 1)), ((4, 4), (2, 2)))
+
+
 def auto_impl(in_shape: Sequence[int], kernel_shape: Sequence[int], strides: Sequence[int] = (1, 1), backend: str | None = None) -> str:
     """The implementation ``impl="auto"`` picks for an NHWC input and HWIO kernel.
 
     Not the CPU: ``"xla"``. On the CPU (rule from ``benchmarks/conv_cpu.py``, DCGAN-64 at
-    batch 64, jax 0.10.2, interleaved medians on a shared 2-core machine):
+    batch 64, jax 0.10.2, 2 cores):
 
-    * stride 1 (the generator's ``UpConv2x`` inner conv, whose XLA weight gradient is
-      slow): ``"im2col"`` from ``AUTO_MIN_FEATURES`` output channels (layer fwd + bwd
-      1.4x at 1024 and 512, 2.3x at 256 output channels), ``"xla"`` below (0.9x at 12);
-    * strided (the discriminator's 4x4 stride-2 convs): ``"xla"``. XLA:CPU runs them
-      about as fast as any GEMM formulation here: per layer ``"im2col"``/``"s2d"``/
-      ``"s2d_xla"`` were 0.54-1.2x (only the 8x8x256 -> 4x4x512 layer gained, 1.2x), and
-      using ``"im2col"`` for that layer made the whole train step slower (0.94x).
+    * 4x4 stride-2 (the discriminator's convs) with at least ``AUTO_WINOGRAD_MIN_IN``
+      input channels: ``"winograd"`` (space-to-depth + F(2x2, 2x2)); the first layer
+      (3 input channels) stays ``"xla"``, where the transforms cost more than they save;
+    * other stride-2 convs: ``"xla"`` (the GEMM formulations measured 0.54-1.2x);
+    * stride 1 (``UpConv2x``'s inner conv when it is not done by Winograd, see
+      :func:`auto_upconv_impl`): ``"im2col"`` from ``AUTO_MIN_FEATURES`` output channels
+      (XLA:CPU's weight gradient of it is slow), ``"xla"`` below.
     """
     backend = jax.default_backend() if backend is None else backend
     if backend != "cpu":
         return "xla"
     if tuple(strides) != (1, 1):
+        if _winograd_ok(kernel_shape, strides) and kernel_shape[2] >= AUTO_WINOGRAD_MIN_IN:
+            return "winograd"
         return "xla"
     return "im2col" if kernel_shape[-1] >= AUTO_MIN_FEATURES else "xla"
 
 
+def auto_upconv_impl(in_shape: Sequence[int], features: int, backend: str | None = None) -> str:
+    """What ``FastUpConv2x(impl="auto")`` does for an NHWC input: not the CPU, ``"xla"``;
+    on the CPU ``"winograd"`` (:func:`winograd_upconv`) from ``AUTO_WINOGRAD_MIN_HW``
+    input rows and columns, else ``"col2im"`` (:func:`col2im_upconv`; at 4x4 the tile
+    padding and transforms cost more than the 9/16 saves: Winograd measured 0.8x of it,
+    and col2im 1.3x of the sub-pixel im2col, layer forward + backward)."""
+    backend = jax.default_backend() if backend is None else backend
+    if backend != "cpu":
+        return "xla"
+    if min(in_shape[-3], in_shape[-2]) >= AUTO_WINOGRAD_MIN_HW:
+        return "winograd"
+    return "col2im"
+
+
 #: on the CPU, ``"auto"`` uses ``"im2col"`` for stride-1 convs with at least this many output channels
 AUTO_MIN_FEATURES = 32
+#: ... Winograd for 4x4 stride-2 convs with at least this many input channels
+AUTO_WINOGRAD_MIN_IN = 16
+#: ... and Winograd for ``UpConv2x`` on inputs of at least this height and width
+AUTO_WINOGRAD_MIN_HW = 4
 
 
 # ----------------------------------------------------------------------------- conv2d
@@ -228,6 +581,13 @@ def conv2d(
             precision=precision,
             preferred_element_type=preferred_element_type,
         )
+    if impl == "winograd":
+        if not _winograd_ok(kernel.shape, strides):
+            raise ValueError(f"impl 'winograd' needs a 2x2 stride-1 or 4x4 stride-2 kernel, got {kernel.shape[:2]} stride {strides}")
+        xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+        if strides != (1, 1):
+            xp, kernel = _space_to_depth(xp, kernel, strides)
+        return winograd_valid(xp, kernel, precision, preferred_element_type)
     xp = jnp.pad(x, ((0, 0), *pads, (0, 0))) if any(p != (0, 0) for p in pads) else x
     divisible = kernel.shape[0] % strides[0] == 0 and kernel.shape[1] % strides[1] == 0
     if impl in ("s2d", "s2d_xla") and strides != (1, 1) and divisible:
@@ -308,6 +668,18 @@ class FastUpConv2x(UpConv2x):
     derivation; the inner convolution is exact in every ``impl`` (module docstring)."""
 
     impl: str = "auto"
+
+    def _upconv(self, inputs: Array, kernel: Array) -> Array:
+        impl = self.impl
+        if impl not in UP_IMPLS:
+            raise ValueError(f"unknown impl {impl!r}; choose one of {UP_IMPLS}")
+        if impl == "auto":
+            impl = auto_upconv_impl(inputs.shape, self.features)
+        if impl == "winograd":
+            return winograd_upconv(inputs, kernel, self.precision, self.preferred_element_type)
+        if impl == "col2im":
+            return col2im_upconv(inputs, kernel, self.precision, self.preferred_element_type)
+        return super()._upconv(inputs, kernel)  # the sub-pixel conv, its inner conv by conv2d(impl)
 
     def _valid_conv(self, x: Array, k: Array) -> Array:
         return conv2d(x, k, (1, 1), "VALID", impl=self.impl, precision=self.precision, preferred_element_type=self.preferred_element_type)

@@ -103,7 +103,17 @@ class UpConv2x(nn.Module):
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
         inputs, kernel, bias = dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
 
-        n, h, w, _ = inputs.shape
+        y = self._upconv(inputs, kernel)
+        if bias is not None:
+            y = y + bias.reshape(1, 1, 1, self.features).astype(y.dtype)
+        if n_batch != 1:
+            y = jnp.reshape(y, batch_shape + y.shape[1:])
+        return y
+
+    def _upconv(self, inputs: Array, kernel: Array) -> Array:
+        """The transposed convolution without bias, ``(N, H, W, C) -> (N, 2H, 2W, F)``
+        (``fast_conv.FastUpConv2x`` can swap the whole computation)."""
+        n, h, w, in_features = inputs.shape
         f = self.features
         # (4, 4, C, F) -> (ah, rh, aw, rw, C, F) -> (ah, aw, C, rh, rw, F) -> (2, 2, C, 4F)
         k = kernel.reshape(2, 2, 2, 2, in_features, f)
@@ -114,13 +124,7 @@ class UpConv2x(nn.Module):
         z = z.reshape(n, h + 1, w + 1, 2, 2, f)
         # depth-to-space: y[:, 2m + rh, 2p + rw] = z[:, m + rh, p + rw, rh, rw]
         rows = [jnp.stack([z[:, rh : rh + h, rw : rw + w, rh, rw] for rw in (0, 1)], axis=3) for rh in (0, 1)]
-        y = jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, f)  # (n, h, rh, w, rw, f) -> (n, 2h, 2w, f)
-
-        if bias is not None:
-            y = y + bias.reshape(1, 1, 1, f).astype(y.dtype)
-        if n_batch != 1:
-            y = jnp.reshape(y, batch_shape + y.shape[1:])
-        return y
+        return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, f)  # (n, h, rh, w, rw, f) -> (n, 2h, 2w, f)
 
     def _valid_conv(self, x: Array, k: Array) -> Array:
         """The inner stride-1 'VALID' convolution (``fast_conv.FastUpConv2x`` swaps its implementation)."""
