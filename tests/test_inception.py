@@ -235,8 +235,11 @@ def _reference_outputs(net, images, dtype):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """(random reference net, path of its saved state dict, converted variables, 5 CIFAR-10 images)."""
-    images = cifar_images(5)
+    """(random reference net, path of its saved state dict, converted variables, 42 CIFAR-10
+    images: 2 to test, 40 to calibrate the BN statistics -- with 3, the running statistics of
+    the deep layers were so noisy that pool3 features reached ~45 instead of a trained
+    network's O(1))."""
+    images = cifar_images(42)
     torch.set_num_threads(2)
     net = random_reference(torch.from_numpy(images[2:].astype(np.float32) / 255.0).permute(0, 3, 1, 2))
     path = tmp_path_factory.mktemp("inception") / inception.FID_WEIGHTS_NAME
@@ -245,7 +248,7 @@ def reference(tmp_path_factory):
 
 
 def test_pool3_features_match_pytorch_fid_architecture(reference, tmp_path):
-    """The float32 path users run vs PyTorch float32 on 2 real images (3 others calibrated
+    """The float32 path users run vs PyTorch float32 on 2 real images (40 others calibrated
     BN): pool3 features agree to < 1e-4 absolute, as the issue asks."""
     net, _, variables, images = reference
     test = images[:2]
@@ -253,14 +256,16 @@ def test_pool3_features_match_pytorch_fid_architecture(reference, tmp_path):
     feat, logits = (np.asarray(a) for a in inception.make_feature_fn(variables)(test))
     assert feat.shape == (2, 2048) and logits.shape == (2, 1008) and feat.dtype == np.float32
     scale = float(np.abs(ref_feat).max())
-    assert 0.1 < scale < 100 and float(np.std(ref_feat)) > 0.05  # O(1), non-degenerate random features
+    assert 0.5 < scale < 10 and float(np.std(ref_feat)) > 0.05  # O(1) like real pool3 features, non-degenerate
     diff = float(np.abs(feat - ref_feat).max())
     print(f"float32: max |pool3| {scale:.3g}, max abs diff {diff:.3g}, logits diff {np.abs(logits - ref_logits).max():.3g}")
     # Both sides are float32 through ~95 layers; they differ only by rounding (the slow
     # float64 test checks the architecture and conversion to ~1e-13); any architecture or
-    # conversion error is O(scale).
+    # conversion error is O(scale). Measured here: max |pool3| 3.66, diff 8.3e-5 -- close to
+    # the bound because float32 itself is ~1.2e-4 (PyTorch) / ~1.5e-4 (JAX) off the float64
+    # result after ~95 layers; the two roundings are correlated, so they agree better.
     assert diff < 1e-4
-    np.testing.assert_allclose(logits, ref_logits, atol=1e-5 * float(np.abs(ref_logits).max()))
+    np.testing.assert_allclose(logits, ref_logits, atol=1e-4)  # fc of pool3: the same rounding, carried
 
     # the converted .npz round-trips without torch
     npz = inception.save_npz(variables, tmp_path / "inception.npz")
