@@ -54,7 +54,7 @@ import numpy as np  # noqa: E402
 
 from gan_jax.models import dcgan  # noqa: E402
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
-from gan_jax.models.fast_conv import FastConv, FastUpConv2x, auto_impl  # noqa: E402
+from gan_jax.models.fast_conv import FastConv, FastUpConv2x, auto_impl, auto_upconv_impl  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -164,7 +164,10 @@ def run_layers(args) -> None:
         if "xla" not in impls:
             impls = ["xla"] + impls
         k_shape = (2, 2, spec["in_shape"][-1], 4 * spec["features"]) if spec["kind"] == "up" else (4, 4, spec["in_shape"][-1], spec["features"])
-        auto_choice = auto_impl(spec["in_shape"], k_shape, (1, 1) if spec["kind"] == "up" else (2, 2), backend="cpu")
+        if spec["kind"] == "up":
+            auto_choice = auto_upconv_impl(spec["in_shape"], spec["features"], backend="cpu")
+        else:
+            auto_choice = auto_impl(spec["in_shape"], k_shape, (2, 2), backend="cpu")
         for mode in [m for m in args.modes.split(",") if m]:
             compiled, outs = {}, {}
             for impl in impls:

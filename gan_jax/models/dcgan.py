@@ -69,8 +69,8 @@ class DCGANGenerator(nn.Module):
     dtype: Any = None
     #: > 0: condition on labels by concatenating one-hot(y) to z
     num_classes: int = 0
-    #: implementation of the "subpixel" layers' inner convolution (``gan_jax.models.fast_conv``):
-    #: "auto" = im2col + GEMM on XLA:CPU where measured faster, lax.conv elsewhere; "xla" = lax.conv
+    #: implementation of the "subpixel" layers (``gan_jax.models.fast_conv.FastUpConv2x``):
+    #: "auto" = Winograd (col2im below 4x4 inputs) on XLA:CPU, lax.conv elsewhere; "xla" = lax.conv
     conv_impl: str = "auto"
 
     def _up(self, features: int, index: int, use_bias: bool):
@@ -114,8 +114,8 @@ class DCGANDiscriminator(nn.Module):
     aux_classes: int = 0
     #: spectral normalisation of every convolution and of the output layers
     spectral_norm: bool = False
-    #: implementation of the (non-spectral-norm) convolutions (``gan_jax.models.fast_conv``);
-    #: "auto" keeps lax.conv for these strided convs on every backend (measured fastest on XLA:CPU)
+    #: implementation of the (non-spectral-norm) convolutions (``gan_jax.models.fast_conv.FastConv``):
+    #: "auto" = Winograd on XLA:CPU from 16 input channels (not the first layer), lax.conv elsewhere
     conv_impl: str = "auto"
 
     @nn.compact
