@@ -318,11 +318,11 @@ def winograd_tile(out_hw: Sequence[int], channels: Sequence[int], dtype: Any = j
 # chains of pads and adds that XLA:CPU runs as many separate memory-bound passes).
 
 
-def _tiles(ho: int, wo: int, c: int, f: int, tile: int | None, dtype: Any) -> tuple[int, int, int, int]:
+def _tile(ho: int, wo: int, c: int, f: int, tile: int | None, dtype: Any) -> int:
     m = winograd_tile((ho, wo), (c, f), dtype) if tile is None else tile
     if m not in _WINOGRAD:
         raise ValueError(f"Winograd tile must be one of {sorted(_WINOGRAD)}, got {m}")
-    return m, m + 1, _ceil_div(ho, m), _ceil_div(wo, m)
+    return m
 
 
 def _fit(x: Array, rows: int, cols: int) -> Array:
@@ -439,7 +439,7 @@ def winograd_valid(s: Array, k: Array, precision=None, preferred_element_type=No
     if hs < 2 or ws < 2:
         raise ValueError(f"kernel (2, 2) larger than the input {(hs, ws)}")
     ho, wo = hs - 1, ws - 1
-    m = _tiles(ho, wo, c, k.shape[3], tile, s.dtype)[0]
+    m = _tile(ho, wo, c, k.shape[3], tile, s.dtype)
     return _wino_conv(s, k, m, precision, preferred_element_type, (n, hs, ws, ho, wo, jnp.dtype(s.dtype)))
 
 
@@ -450,7 +450,7 @@ def winograd_valid_T(y: Array, k: Array, precision=None, preferred_element_type=
     transposed, in reverse order (A, then the kernel transposed, then B). Custom VJP:
     the cotangent's gradient is :func:`winograd_valid`'s computation."""
     n, ho, wo, f = y.shape
-    m = _tiles(ho, wo, k.shape[2], f, tile, y.dtype)[0]
+    m = _tile(ho, wo, k.shape[2], f, tile, y.dtype)
     return _wino_conv_T(y, k, m, precision, preferred_element_type, (n, ho, wo, jnp.dtype(y.dtype)))
 
 
