@@ -460,9 +460,18 @@ def _s2d_kernel(kernel: Array) -> Array:
     return kernel.reshape(2, 2, 2, 2, c, f).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, f)
 
 
+def _depth_to_space_crop(s: Array) -> Array:
+    """``(N, H+1, W+1, 4F)`` space-to-depth cells -> the ``(N, 2H, 2W, F)`` image inside
+    the 1-pixel border (the transpose of pad 1 + space-to-depth)."""
+    n, hq, wq, c4 = s.shape
+    f = c4 // 4
+    p = s.reshape(n, hq, wq, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * hq, 2 * wq, f)
+    return p[:, 1 : 2 * hq - 1, 1 : 2 * wq - 1]
+
+
 def winograd_upconv(x: Array, kernel: Array, precision=None, preferred_element_type=None) -> Array:
     """:class:`~gan_jax.models.layers.UpConv2x` without bias (``ConvTranspose(4, stride
-    2)`` with ``padding=2``, ``transpose_kernel=False``) by Winograd F(2x2, 2x2):
+    2)`` with ``padding=2``, ``transpose_kernel=False``) by Winograd F(m x m, 2 x 2):
     ``(N, H, W, C)`` -> ``(N, 2H, 2W, F)``.
 
     That transposed convolution is the input gradient of the stride-2, padding-1 4x4
@@ -471,12 +480,9 @@ def winograd_upconv(x: Array, kernel: Array, precision=None, preferred_element_t
     and the conv's transpose is ``sum_i x[i] K'[o + 1 - 2i]`` with ``K'[a] = K[3 - a]``).
     That convolution is pad 1 -> space-to-depth -> 2x2 'VALID' conv, so its transpose is
     :func:`winograd_valid_T` -> depth-to-space -> crop 1."""
-    n, h, w, _ = x.shape
-    f = kernel.shape[-1]
     kp = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # (4, 4, F, C)
     s = winograd_valid_T(x, _s2d_kernel(kp), precision, preferred_element_type)  # (N, H+1, W+1, 4F)
-    p = s.reshape(n, h + 1, w + 1, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h + 2, 2 * w + 2, f)
-    return p[:, 1 : 2 * h + 1, 1 : 2 * w + 1]
+    return _depth_to_space_crop(s)
 
 
 def col2im_upconv(x: Array, kernel: Array, precision=None, preferred_element_type=None) -> Array:
@@ -494,8 +500,7 @@ def col2im_upconv(x: Array, kernel: Array, precision=None, preferred_element_typ
         x, k.reshape(4, 4 * f, c), (((3,), (2,)), ((), ())), precision=precision, preferred_element_type=preferred_element_type
     ).reshape(n, h, w, 2, 2, 4 * f)  # input pixel (i, j), tap (a, b) -> cell (i + a, j + b)
     s = sum(jnp.pad(cols[:, :, :, a, b], ((0, 0), (a, 1 - a), (b, 1 - b), (0, 0))) for a in (0, 1) for b in (0, 1))
-    p = s.reshape(n, h + 1, w + 1, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h + 2, 2 * w + 2, f)
-    return p[:, 1 : 2 * h + 1, 1 : 2 * w + 1]
+    return _depth_to_space_crop(s)
 
 
 def _winograd_ok(kernel_shape: Sequence[int], strides: Sequence[int]) -> bool:
