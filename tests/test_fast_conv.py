@@ -193,3 +193,42 @@ def test_winograd_tiles_and_transpose_match_lax(tile):
     assert gs.dtype == jnp.bfloat16 and gk.dtype == jnp.bfloat16
     gt = jax.grad(lambda y: jnp.sum(winograd_valid_T(y, kb, preferred_element_type=jnp.float32, tile=tile) * ct2))(ct.astype(jnp.bfloat16))
     assert gt.dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize(
+    "shape,pads,tile",
+    [
+        ((2, 17, 14, 3), ((1, 1), (1, 1)), 4),  # odd rows: a padded pixel row no output reads
+        ((2, 17, 14, 3), ((1, 1), (1, 1)), 2),
+        ((1, 12, 9, 2), ((2, 0), (0, 3)), 2),  # uneven padding, both phases of the leading pad
+        ((1, 11, 12, 2), ((-1, 2), (1, -2)), 4),  # negative padding crops
+    ],
+)
+def test_winograd_conv_s2_matches_lax(shape, pads, tile):
+    """The stride-2 Winograd conv with padding and space-to-depth folded into the tile
+    transforms (phase by phase) and its custom VJP, against lax.conv, at both tiles."""
+    from gan_jax.models.fast_conv import winograd_conv_s2
+
+    x, k = normal(20, shape), normal(21, (4, 4, shape[-1], 5), 0.5)
+    ref = lambda x, k: lax.conv_general_dilated(x, k, (2, 2), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    ours = lambda x, k: winograd_conv_s2(x, k, pads, tile=tile)
+    y = ref(x, k)
+    ct = normal(22, y.shape)
+    assert_close(ours(x, k), y)
+    for a, b in zip(jax.grad(lambda x, k: jnp.sum(ours(x, k) * ct), (0, 1))(x, k), jax.grad(lambda x, k: jnp.sum(ref(x, k) * ct), (0, 1))(x, k)):
+        assert_close(a, b)
+
+
+def test_winograd_upconv_tile4_matches_conv_transpose():
+    """winograd_upconv with enough channels for F(4x4, 2x2) (the DCGAN-64 choice from 8x8
+    inputs) against the ConvTranspose it replaces: output and both gradients."""
+    from gan_jax.models.fast_conv import winograd_tile, winograd_upconv
+
+    x, kernel = normal(23, (2, 8, 8, 32)), normal(24, (4, 4, 32, 8), 0.2)
+    assert winograd_tile((8, 8), (4 * 8, 32)) == 4  # what winograd_upconv picks for this layer
+    ref = lambda x, k: UpConv2x(8, use_bias=False).apply({"params": {"kernel": k}}, x)
+    y = ref(x, kernel)
+    ct = normal(25, y.shape)
+    assert_close(winograd_upconv(x, kernel), y)
+    for a, b in zip(jax.grad(lambda x, k: jnp.sum(winograd_upconv(x, k) * ct), (0, 1))(x, kernel), jax.grad(lambda x, k: jnp.sum(ref(x, k) * ct), (0, 1))(x, kernel)):
+        assert_close(a, b)

@@ -38,8 +38,10 @@ Two layers and one function:
 
 On the CPU, ``impl="auto"`` (the default) now runs every DCGAN layer but the
 discriminator's first (3 input channels) by Winograd: the DCGAN-64 train step went from
-0.59x to about 1.0-1.1x of PyTorch eager on a 2-core CPU (README "Performance"). Other
-backends keep ``lax``'s convolutions.
+0.59x to about 1.06x of PyTorch eager on a 2-core AMD EPYC, and, after the stride-2
+layers' padding and space-to-depth were folded into the Winograd input transforms
+(:func:`winograd_conv_s2`, :func:`_in_s2d`), to about 1.2x on a 2-core Intel Xeon
+(README "Performance"). Other backends keep ``lax``'s convolutions.
 
 Why each formulation is exact
 -----------------------------
@@ -106,6 +108,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax.linen import dtypes, initializers
 from jax import lax
 
@@ -271,10 +274,17 @@ def _wino_in_T(v: Sequence[Array], axis: int, m: int) -> Array:
 
 
 def _wino_kernel(k: Array, m: int) -> Array:
-    """G g G^T: ``(2, 2, C, F)`` -> ``((m+1)^2, C, F)`` (row-major over the tile)."""
-    g = _WINOGRAD[m][1]
-    rows = _lin(g, [k[0], k[1]])  # a x (2, C, F)
-    return jnp.stack([col for r in rows for col in _lin(g, [r[0], r[1]])])
+    """G g G^T: ``(2, 2, C, F)`` -> ``((m+1)^2, C, F)`` (row-major over the tile), as
+    one ``((m+1)^2, 4) @ (4, C*F)`` matrix product with the constant ``G (x) G``: XLA:CPU
+    runs it (and its transpose, the kernel gradient) as a GEMM that reads the kernel
+    once, where the same sums written as slices and a stack became (m+1)^2 slow
+    elementwise fusions (plus a copy) every time the kernel or its gradient was read."""
+    g = np.asarray(_WINOGRAD[m][1], np.float64)  # (a, 2)
+    a, c, f = g.shape[0], k.shape[2], k.shape[3]
+    gg = np.einsum("xi,yj->xyij", g, g).reshape(a * a, 4)
+    # HIGHEST: exact float32 sums on every backend (no TF32 on GPUs for this small product)
+    prod = lax.dot_general(jnp.asarray(gg, k.dtype), k.reshape(4, c * f), (((1,), (0,)), ((), ())), precision=lax.Precision.HIGHEST)
+    return prod.reshape(a * a, c, f)
 
 
 def _wino_out(mt: Array, m: int) -> Array:
@@ -316,6 +326,14 @@ def winograd_tile(out_hw: Sequence[int], channels: Sequence[int], dtype: Any = j
 # convolutions below have custom VJPs made of these, so the backward passes are as
 # direct as the forward ones (JAX's derived transposes of the tile extraction are
 # chains of pads and adds that XLA:CPU runs as many separate memory-bound passes).
+# The stride-2 layers (D's convs, G's transposed convs) read pixels, not space-to-depth
+# cells: their custom VJPs take the unpadded pixel-domain array and extract each of the
+# four stride-2 phases with a strided slice (_in_s2d), which XLA:CPU fuses into the tile
+# extraction; padding first and running the space-to-depth transpose inside that fusion
+# made it 2-2.7x slower. The kernels' space-to-depth (and flip, for G) also happens
+# inside the custom VJPs (_prep_kernel), so their gradients come out in the layers' shape;
+# the kernel transform itself is one small GEMM (_wino_kernel; 5% of the DCGAN-64 step
+# in an interleaved A/B against the slice-and-stack version).
 
 
 def _tile(ho: int, wo: int, c: int, f: int, tile: int | None, dtype: Any) -> int:
@@ -342,6 +360,59 @@ def _in(s: Array, m: int, t: int, u: int) -> Array:
     rows = jnp.stack(_wino_in(s, t, 1, m))  # (a, N, t, m*(u+1), C)
     v = jnp.stack(_wino_in(rows, u, 3, m), axis=1)  # (a, a, N, t, u, C)
     return v.reshape((m + 1) ** 2, n * t * u, c)
+
+
+def _phase(x: Array, axis: int, r: int, lo: int, hq: int, total: int) -> Array:
+    """Phase ``r`` of ``xp`` = ``x`` zero-padded by ``lo`` at the start of ``axis``, cut
+    to ``2*hq`` entries, then zero-padded to ``2*total``: ``xp[2q + r]`` for ``q <
+    total``, i.e. ``x[2q + r - lo]`` where that is inside ``x`` and ``q < hq``, else 0.
+    One strided slice of ``x`` and one pad, both fused into the consumer by XLA (a
+    padded copy of ``x`` read by the four phases would be materialised instead)."""
+    first = max(0, -(-(lo - r) // 2))  # the first q whose 2q + r - lo >= 0
+    start = 2 * first + r - lo
+    size = x.shape[axis]
+    keep = max(0, min(-(-(size - start) // 2), hq - first))
+    xs = lax.slice_in_dim(x, start, start + 2 * (keep - 1) + 1, stride=2, axis=axis) if keep else lax.slice_in_dim(x, 0, 0, axis=axis)
+    widths = [(0, 0, 0)] * x.ndim
+    widths[axis] = (first, total - first - keep, 0)
+    return lax.pad(xs, jnp.zeros((), x.dtype), widths)
+
+
+def _in_s2d(x: Array, m: int, t: int, u: int, hq: int, wq: int, lo: tuple[int, int] = (0, 0)) -> Array:
+    """``_in(space_to_depth(xp))`` where ``xp`` is the NHWC ``x`` zero-padded by ``lo``
+    rows / columns at the start (and with zeros beyond): ``(N, H, W, C)`` -> ``(a*a,
+    N*t*u, 4C)`` for ``(hq, wq)`` stride-2 cells read, channel index ``(r_h*2 + r_w)*C +
+    c`` as in :func:`_space_to_depth`. Each phase ``xp[:, r_h::2, r_w::2]`` is taken from
+    ``x`` by a strided slice (:func:`_phase`), transformed on its own, and the four
+    results stacked next to the channel axis: the same numbers, but XLA:CPU then reads
+    the phases with strided loads instead of materialising the padding and running the
+    space-to-depth transpose inside the tile-extraction fusion, which measured 2-2.7x
+    slower (DCGAN-64 discriminator layers, 2-core CPU)."""
+    a, n, c = m + 1, x.shape[0], x.shape[3]
+    phases = [
+        _in(_phase(_phase(x, 1, rh, lo[0], hq, m * (t + 1)), 2, rw, lo[1], wq, m * (u + 1)), m, t, u)
+        for rh in (0, 1)
+        for rw in (0, 1)
+    ]
+    return jnp.stack(phases, axis=2).reshape(a * a, n * t * u, 4 * c)
+
+
+def _s2d_grad_to_pixels(ds: Array, hw: tuple[int, int], lo: tuple[int, int]) -> Array:
+    """The transpose of :func:`_in_s2d`'s pad + space-to-depth: ``(N, hq, wq, 4C)`` cell
+    gradients -> the ``(N, H, W, C)`` gradient of ``x`` (depth-to-space, drop the ``lo``
+    padding, zeros for pixels no cell reads)."""
+    d = _depth_to_space(ds)  # (N, 2hq, 2wq, C): the gradient of xp[:, :2hq, :2wq]
+    zero = jnp.zeros((), d.dtype)
+    (h, w), (lh, lw) = hw, lo
+    return lax.pad(d, zero, ((0, 0, 0), (-lh, h + lh - d.shape[1], 0), (-lw, w + lw - d.shape[2], 0), (0, 0, 0)))
+
+
+def _depth_to_space(s: Array) -> Array:
+    """``(N, H, W, 4F)`` space-to-depth cells -> ``(N, 2H, 2W, F)`` pixels (the inverse of
+    :func:`_space_to_depth`'s rearrangement)."""
+    n, hq, wq, c4 = s.shape
+    f = c4 // 4
+    return s.reshape(n, hq, wq, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * hq, 2 * wq, f)
 
 
 def _in_T(v: Array, m: int, n: int, hs: int, ws: int, ho: int, wo: int) -> Array:
@@ -372,8 +443,20 @@ def _bdot(x: Array, y: Array, contract: tuple[int, int], precision, preferred_el
     return lax.dot_general(x, y, (((contract[0],), (contract[1],)), ((0,), (0,))), precision=precision, preferred_element_type=preferred_element_type)
 
 
-def _kernel_vjp(k: Array, m: int, du: Array) -> Array:
-    return jax.vjp(lambda kk: _wino_kernel(kk, m), k)[1](du.astype(k.dtype))[0]
+def _prep_kernel(k: Array, kind: str | None) -> Array:
+    """The layer's kernel -> the ``(2, 2, C, F)`` kernel of the stride-1 conv: ``None``:
+    itself; ``"s2"``: a ``(4, 4, C, F)`` stride-2 kernel after space-to-depth
+    (:func:`_s2d_kernel`); ``"up"``: ``UpConv2x``'s ``(4, 4, C, F)`` kernel, flipped and
+    transposed, then space-to-depth (see :func:`winograd_upconv`)."""
+    if kind == "up":
+        k = jnp.flip(k, (0, 1)).transpose(0, 1, 3, 2)
+    return k if kind is None else _s2d_kernel(k)
+
+
+def _kernel_vjp(k: Array, m: int, du: Array, kind: str | None) -> Array:
+    """The layer kernel's gradient from ``du``, the gradient of the transformed kernel
+    ``G g G^T`` (the transposes of the kernel transform and of :func:`_prep_kernel`)."""
+    return jax.vjp(lambda kk: _wino_kernel(_prep_kernel(kk, kind), m), k)[1](du.astype(k.dtype))[0]
 
 
 # ``meta``: static shapes for the backward pass -- (N, H, W, Ho, Wo, dtype of the input)
@@ -384,19 +467,23 @@ def _wino_conv(s: Array, k: Array, m: int, precision, preferred_element_type, me
 
 
 def _wino_conv_fwd(s, k, m, precision, preferred_element_type, meta):
-    n, _, _, ho, wo, _ = meta
-    v = _in(s, m, _ceil_div(ho, m), _ceil_div(wo, m))
-    p = _bdot(v, _wino_kernel(k, m), (2, 1), precision, preferred_element_type)
+    n, hs, ws, ho, wo, _, pix = meta
+    t, u = _ceil_div(ho, m), _ceil_div(wo, m)
+    v = _in(s, m, t, u) if pix is None else _in_s2d(s, m, t, u, hs, ws, pix[2:])
+    p = _bdot(v, _wino_kernel(_prep_kernel(k, None if pix is None else "s2"), m), (2, 1), precision, preferred_element_type)
     return _out(p, m, n, ho, wo), (v, k)
 
 
 def _wino_conv_bwd(m, precision, preferred_element_type, meta, res, dy):
     v, k = res
-    n, hs, ws, ho, wo, s_dtype = meta
+    n, hs, ws, ho, wo, s_dtype, pix = meta
     dp = _out_T(dy, m)  # (a*a, M, F)
-    ds = _in_T(_bdot(dp, _wino_kernel(k, m), (2, 2), precision, None), m, n, hs, ws, ho, wo)
+    kind = None if pix is None else "s2"
+    ds = _in_T(_bdot(dp, _wino_kernel(_prep_kernel(k, kind), m), (2, 2), precision, None), m, n, hs, ws, ho, wo)
+    if pix is not None:  # back to the unpadded pixels
+        ds = _s2d_grad_to_pixels(ds, pix[:2], pix[2:])
     du = _bdot(v, dp, (1, 1), precision, None)  # (a*a, C, F)
-    return ds.astype(s_dtype), _kernel_vjp(k, m, du)
+    return ds.astype(s_dtype), _kernel_vjp(k, m, du, kind)
 
 
 _wino_conv.defvjp(_wino_conv_fwd, _wino_conv_bwd)
@@ -408,19 +495,22 @@ def _wino_conv_T(y: Array, k: Array, m: int, precision, preferred_element_type, 
 
 
 def _wino_conv_T_fwd(y, k, m, precision, preferred_element_type, meta):
-    n, ho, wo, _ = meta
+    n, ho, wo, _, d2s = meta
     q = _out_T(y, m)
-    v = _bdot(q, _wino_kernel(k, m), (2, 2), precision, preferred_element_type)
-    return _in_T(v, m, n, ho + 1, wo + 1, ho, wo), (q, k)
+    v = _bdot(q, _wino_kernel(_prep_kernel(k, "up" if d2s else None), m), (2, 2), precision, preferred_element_type)
+    z = _in_T(v, m, n, ho + 1, wo + 1, ho, wo)
+    return (_crop1(_depth_to_space(z)) if d2s else z), (q, k)
 
 
 def _wino_conv_T_bwd(m, precision, preferred_element_type, meta, res, dz):
     q, k = res
-    n, ho, wo, y_dtype = meta
-    g = _in(dz, m, _ceil_div(ho, m), _ceil_div(wo, m))  # (a*a, M, C)
-    dy = _out(_bdot(g, _wino_kernel(k, m), (2, 1), precision, None), m, n, ho, wo)
+    n, ho, wo, y_dtype, d2s = meta
+    t, u = _ceil_div(ho, m), _ceil_div(wo, m)
+    g = _in_s2d(dz, m, t, u, ho + 1, wo + 1, (1, 1)) if d2s else _in(dz, m, t, u)  # (a*a, M, C)
+    kind = "up" if d2s else None
+    dy = _out(_bdot(g, _wino_kernel(_prep_kernel(k, kind), m), (2, 1), precision, None), m, n, ho, wo)
     du = _bdot(g, q, (1, 1), precision, None)  # (a*a, C, F)
-    return dy.astype(y_dtype), _kernel_vjp(k, m, du)
+    return dy.astype(y_dtype), _kernel_vjp(k, m, du, kind)
 
 
 _wino_conv_T.defvjp(_wino_conv_T_fwd, _wino_conv_T_bwd)
@@ -440,7 +530,31 @@ def winograd_valid(s: Array, k: Array, precision=None, preferred_element_type=No
         raise ValueError(f"kernel (2, 2) larger than the input {(hs, ws)}")
     ho, wo = hs - 1, ws - 1
     m = _tile(ho, wo, c, k.shape[3], tile, s.dtype)
-    return _wino_conv(s, k, m, precision, preferred_element_type, (n, hs, ws, ho, wo, jnp.dtype(s.dtype)))
+    return _wino_conv(s, k, m, precision, preferred_element_type, (n, hs, ws, ho, wo, jnp.dtype(s.dtype), None))
+
+
+def winograd_conv_s2(x: Array, kernel: Array, pads=((0, 0), (0, 0)), precision=None, preferred_element_type=None, tile: int | None = None) -> Array:
+    """Stride-2 convolution of the NHWC ``x`` zero-padded by ``pads`` (``((lo, hi), (lo,
+    hi))``) with a ``(4, 4, C, F)`` kernel: pad, space-to-depth, then
+    :func:`winograd_valid` with the ``(2, 2, 4C, F)`` kernel -- the same numbers, with the
+    padding and the space-to-depth folded into the Winograd input transform
+    (:func:`_in_s2d`) and, in the backward pass, their transposes into the input
+    gradient. ``(N, H, W, C)`` -> ``(N, (H+lo+hi-4)//2 + 1, (W+lo+hi-4)//2 + 1, F)``."""
+    n, h, w, c = x.shape
+    (plh, phh), (plw, phw) = pads
+    hp, wp = h + plh + phh, w + plw + phw
+    if kernel.shape[:2] != (4, 4):
+        raise ValueError(f"winograd_conv_s2 needs a 4x4 kernel, got {kernel.shape}")
+    if hp < 4 or wp < 4:
+        raise ValueError(f"kernel (4, 4) larger than the padded input {(hp, wp)}")
+    if min(plh, phh, plw, phw) < 0:  # negative padding crops: do it first, then pad nothing
+        x = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (plh, phh, 0), (plw, phw, 0), (0, 0, 0)))
+        return winograd_conv_s2(x, kernel, ((0, 0), (0, 0)), precision, preferred_element_type, tile)
+    ho, wo = (hp - 4) // 2 + 1, (wp - 4) // 2 + 1
+    m = _tile(ho, wo, 4 * c, kernel.shape[3], tile, x.dtype)
+    # the kernel goes in as it is: its space-to-depth (and that transform's transpose in
+    # the backward pass) happens inside the custom VJP (_prep_kernel, _kernel_vjp)
+    return _wino_conv(x, kernel, m, precision, preferred_element_type, (n, ho + 1, wo + 1, ho, wo, jnp.dtype(x.dtype), (h, w, plh, plw)))
 
 
 def winograd_valid_T(y: Array, k: Array, precision=None, preferred_element_type=None, tile: int | None = None) -> Array:
@@ -451,7 +565,7 @@ def winograd_valid_T(y: Array, k: Array, precision=None, preferred_element_type=
     the cotangent's gradient is :func:`winograd_valid`'s computation."""
     n, ho, wo, f = y.shape
     m = _tile(ho, wo, k.shape[2], f, tile, y.dtype)
-    return _wino_conv_T(y, k, m, precision, preferred_element_type, (n, ho, wo, jnp.dtype(y.dtype)))
+    return _wino_conv_T(y, k, m, precision, preferred_element_type, (n, ho, wo, jnp.dtype(y.dtype), False))
 
 
 def _s2d_kernel(kernel: Array) -> Array:
@@ -460,13 +574,9 @@ def _s2d_kernel(kernel: Array) -> Array:
     return kernel.reshape(2, 2, 2, 2, c, f).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, f)
 
 
-def _depth_to_space_crop(s: Array) -> Array:
-    """``(N, H+1, W+1, 4F)`` space-to-depth cells -> the ``(N, 2H, 2W, F)`` image inside
-    the 1-pixel border (the transpose of pad 1 + space-to-depth)."""
-    n, hq, wq, c4 = s.shape
-    f = c4 // 4
-    p = s.reshape(n, hq, wq, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * hq, 2 * wq, f)
-    return p[:, 1 : 2 * hq - 1, 1 : 2 * wq - 1]
+def _crop1(p: Array) -> Array:
+    """Drop the 1-pixel border of NHWC ``p`` (the transpose of pad 1)."""
+    return p[:, 1 : p.shape[1] - 1, 1 : p.shape[2] - 1]
 
 
 def winograd_upconv(x: Array, kernel: Array, precision=None, preferred_element_type=None) -> Array:
@@ -480,9 +590,11 @@ def winograd_upconv(x: Array, kernel: Array, precision=None, preferred_element_t
     and the conv's transpose is ``sum_i x[i] K'[o + 1 - 2i]`` with ``K'[a] = K[3 - a]``).
     That convolution is pad 1 -> space-to-depth -> 2x2 'VALID' conv, so its transpose is
     :func:`winograd_valid_T` -> depth-to-space -> crop 1."""
-    kp = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # (4, 4, F, C)
-    s = winograd_valid_T(x, _s2d_kernel(kp), precision, preferred_element_type)  # (N, H+1, W+1, 4F)
-    return _depth_to_space_crop(s)
+    n, h, w, c = x.shape
+    m = _tile(h, w, 4 * kernel.shape[3], c, None, x.dtype)  # the inner conv's kernel: (2, 2, 4F, C)
+    # winograd_valid_T (N, H+1, W+1, 4F), with the depth-to-space and the crop inside its
+    # custom VJP so that the backward pass reads the pixel cotangent phase by phase (_in_s2d)
+    return _wino_conv_T(x, kernel, m, precision, preferred_element_type, (n, h, w, jnp.dtype(x.dtype), True))
 
 
 def col2im_upconv(x: Array, kernel: Array, precision=None, preferred_element_type=None) -> Array:
@@ -500,7 +612,7 @@ def col2im_upconv(x: Array, kernel: Array, precision=None, preferred_element_typ
         x, k.reshape(4, 4 * f, c), (((3,), (2,)), ((), ())), precision=precision, preferred_element_type=preferred_element_type
     ).reshape(n, h, w, 2, 2, 4 * f)  # input pixel (i, j), tap (a, b) -> cell (i + a, j + b)
     s = sum(jnp.pad(cols[:, :, :, a, b], ((0, 0), (a, 1 - a), (b, 1 - b), (0, 0))) for a in (0, 1) for b in (0, 1))
-    return _depth_to_space_crop(s)
+    return _crop1(_depth_to_space(s))
 
 
 def _winograd_ok(kernel_shape: Sequence[int], strides: Sequence[int]) -> bool:
@@ -591,10 +703,9 @@ def conv2d(
     if impl == "winograd":
         if not _winograd_ok(kernel.shape, strides):
             raise ValueError(f"impl 'winograd' needs a 2x2 stride-1 or 4x4 stride-2 kernel, got {kernel.shape[:2]} stride {strides}")
-        xp = jnp.pad(x, ((0, 0), *pads, (0, 0)))
         if strides != (1, 1):
-            xp, kernel = _space_to_depth(xp, kernel, strides)
-        return winograd_valid(xp, kernel, precision, preferred_element_type)
+            return winograd_conv_s2(x, kernel, pads, precision, preferred_element_type)
+        return winograd_valid(jnp.pad(x, ((0, 0), *pads, (0, 0))), kernel, precision, preferred_element_type)
     xp = jnp.pad(x, ((0, 0), *pads, (0, 0))) if any(p != (0, 0) for p in pads) else x
     divisible = kernel.shape[0] % strides[0] == 0 and kernel.shape[1] % strides[1] == 0
     if impl in ("s2d", "s2d_xla") and strides != (1, 1) and divisible:
