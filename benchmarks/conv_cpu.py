@@ -1,30 +1,33 @@
-"""DCGAN-64 convolutions on XLA:CPU: ``lax`` convolution vs the GEMM formulations of
-``gan_jax.models.fast_conv``, per layer and for the whole train step.
+"""DCGAN-64 convolutions on XLA:CPU: ``lax`` convolution vs the formulations of
+``gan_jax.models.fast_conv`` (Winograd, col2im), per layer and for the whole train step.
 
-    python benchmarks/conv_cpu.py layers [--batch 64] [--reps 7] [--impls ...] [--modes fwd_bwd,fwd]
+    python benchmarks/conv_cpu.py layers [--batch 64] [--reps 7] [--impls xla,winograd,col2im] [--modes fwd_bwd,fwd]
     python benchmarks/conv_cpu.py step [--batch 64] [--reps 5] [--k 2] [--variants jit,jit_fast,eager]
         [--g-impl auto] [--d-impl auto] [--out results.jsonl]
-    python benchmarks/conv_cpu.py --quick {layers,step}      # tiny sizes, for tests
+    python benchmarks/conv_cpu.py --quick {layers,step}      # tiny sizes, a smoke run
+    python benchmarks/conv_cpu.py --quick step --variants jit,jit_fast   # without PyTorch
 
 ``layers``: for every convolution of DCGAN-64 (width 64, batch ``--batch``) -- the
 generator's four ``UpConv2x`` layers (4x4x512 -> 8x8x256, ..., 32x32x64 -> 64x64x3; the
 inner 2x2 stride-1 convolution is what changes) and the discriminator's four
 ``Conv(4x4, stride 2, pad 1)`` layers (64x64x3 -> 32x32x64, ..., 8x8x256 -> 4x4x512) --
 one jit-compiled call of the layer for each ``impl`` (``FastUpConv2x(impl=...)`` /
-``FastConv(impl=...)``; ``xla`` is exactly what the current ``UpConv2x`` / ``nn.Conv``
-compute). Modes: ``fwd_bwd`` = output + the VJP w.r.t. params and input for a fixed
-random cotangent; ``fwd`` = output only; ``wgrad`` = output + params VJP only (D in the D
+``FastConv(impl=...)``; ``xla`` is exactly what ``UpConv2x`` / ``nn.Conv`` compute;
+``col2im`` exists for the up-sampling layers only and is skipped for D's). Modes:
+``fwd_bwd`` = output + the VJP w.r.t. params and input for a fixed random cotangent; ``fwd`` = output only; ``wgrad`` = output + params VJP only (D in the D
 update); ``dgrad`` = output + input VJP only (D in the G update). All impls of one layer
 and mode are compiled and warmed up first, then timed in ``--reps`` interleaved rounds
-(xla, im2col, ..., xla, im2col, ...); one JSON line per (layer, mode, impl) with the
+(xla, winograd, ..., xla, winograd, ...); one JSON line per (layer, mode, impl) with the
 median, min, ``speedup_vs_xla`` (= median xla / median impl, same rounds) and the max
-abs / relative difference of the output and every gradient against ``xla``.
+abs / relative difference of the output and every gradient against ``xla``, and
+``auto_picks``: what ``impl="auto"`` compiles to on the CPU.
 
 ``step``: the full train step of ``benchmarks/step_throughput.py`` (one D update on a real
 and a fake batch, one G update, Adam, EMA) for
-``jit`` (the current ``DCGANGenerator`` / ``DCGANDiscriminator``), ``jit_fast`` (the
-subclasses below, which differ only in using ``FastUpConv2x(impl=--g-impl)`` and
-``FastConv(impl=--d-impl)``; same parameter tree, checked) and the PyTorch ``eager`` step
+``jit`` (the default ``DCGANGenerator`` / ``DCGANDiscriminator``, ``conv_impl="auto"``),
+``jit_fast`` (the same models with ``conv_impl=--g-impl`` / ``--d-impl``, i.e.
+``FastUpConv2x(impl=...)`` / ``FastConv(impl=...)``; same parameter tree, checked;
+``fast:xla:xla`` is ``lax``'s convolutions everywhere) and the PyTorch ``eager`` step
 of ``benchmarks/torch_dcgan.py``, in one process, round-robin (``--reps`` rounds of
 ``--k`` steps each). ``--variants`` may name several fast variants as
 ``fast:<g impl>:<d impl>`` (``jit_fast`` = ``fast:<--g-impl>:<--d-impl>``). One JSON line
@@ -38,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -47,7 +49,6 @@ from typing import Any
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -57,52 +58,6 @@ from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E40
 from gan_jax.models.fast_conv import FastConv, FastUpConv2x, auto_impl, auto_upconv_impl  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-# ----------------------------------------------------------------------------- model variants
-
-
-class FastDCGANGenerator(DCGANGenerator):
-    """``DCGANGenerator`` with ``FastUpConv2x(impl=conv_impl)`` as its up-sampling layer."""
-
-    conv_impl: str = "auto"
-
-    def _up(self, features: int, index: int, use_bias: bool):
-        if self.upsample != "subpixel":
-            return super()._up(features, index, use_bias)
-        return FastUpConv2x(features, use_bias=use_bias, dtype=self.dtype, impl=self.conv_impl, name=f"ConvTranspose_{index}")
-
-
-class FastDCGANDiscriminator(DCGANDiscriminator):
-    """``DCGANDiscriminator`` (no spectral norm) with ``FastConv(impl=conv_impl, name="Conv_<i>")``
-    instead of ``nn.Conv``; otherwise a copy of ``DCGANDiscriminator.__call__``."""
-
-    conv_impl: str = "auto"
-
-    @nn.compact
-    def __call__(self, x, y=None, *, train: bool = True):
-        if self.spectral_norm:
-            raise NotImplementedError("FastDCGANDiscriminator: spectral_norm keeps SNConv")
-        _, n_down = dcgan._stages(x.shape[1])
-        h = x
-        if self.num_classes > 0:
-            maps = jax.nn.one_hot(y, self.num_classes, dtype=x.dtype)[:, None, None, :]
-            h = jnp.concatenate([h, jnp.broadcast_to(maps, h.shape[:3] + (self.num_classes,))], axis=-1)
-        for i in range(n_down):
-            use_bias = i == 0 or not self.batch_norm
-            h = FastConv(
-                self.width * 2**i, (4, 4), strides=(2, 2), padding=dcgan._DOWN_PADDING, use_bias=use_bias, dtype=self.dtype, impl=self.conv_impl, name=f"Conv_{i}"
-            )(h)
-            if i > 0 and self.batch_norm:
-                h = dcgan._batch_norm(train, self.bn_axis_name, self.dtype)(h)
-            h = nn.leaky_relu(h, 0.2)
-        h = h.reshape((h.shape[0], math.prod(h.shape[1:])))
-        logits = nn.Dense(1, dtype=self.dtype)(h)[:, 0]
-        logits = logits if self.dtype is None else logits.astype(jnp.float32)
-        if self.aux_classes > 0:
-            class_logits = nn.Dense(self.aux_classes, dtype=self.dtype, name="classifier")(h)
-            return logits, class_logits.astype(jnp.float32)
-        return logits
 
 
 # ----------------------------------------------------------------------------- per-layer
@@ -160,7 +115,7 @@ def run_layers(args) -> None:
             params["params"]["bias"] = jnp.asarray(rng.standard_normal(params["params"]["bias"].shape), jnp.float32)
         y0 = ref_mod.apply(params, x)
         ct = jnp.asarray(rng.standard_normal(y0.shape), jnp.float32)
-        impls = [i for i in impls_arg if not (spec["kind"] == "up" and i.startswith("s2d"))]  # stride 1: s2d == im2col
+        impls = [i for i in impls_arg if not (spec["kind"] == "down" and i == "col2im")]  # col2im: up-sampling only
         if "xla" not in impls:
             impls = ["xla"] + impls
         k_shape = (2, 2, spec["in_shape"][-1], 4 * spec["features"]) if spec["kind"] == "up" else (4, 4, spec["in_shape"][-1], spec["features"])
@@ -232,7 +187,7 @@ class JaxStep:
     def models(self):
         shape = (self.size, self.size, 3)
         if self.name.startswith("fast"):
-            return FastDCGANGenerator(image_shape=shape, width=self.width, conv_impl=self.g_impl), FastDCGANDiscriminator(width=self.width, conv_impl=self.d_impl)
+            return DCGANGenerator(image_shape=shape, width=self.width, conv_impl=self.g_impl), DCGANDiscriminator(width=self.width, conv_impl=self.d_impl)
         return DCGANGenerator(image_shape=shape, width=self.width), DCGANDiscriminator(width=self.width)
 
     def setup(self) -> None:
@@ -240,16 +195,17 @@ class JaxStep:
         from step_throughput import BETAS, EMA_DECAY, LR, Z_DIM
 
         from gan_jax import steps
-        from gan_jax.state import GANSpec, adam, create_state
 
         g, d = self.models()
         shape = (self.size, self.size, 3)
-        spec = GANSpec(z_dim=Z_DIM, loss="nonsaturating", n_critic=1, ema_decay=EMA_DECAY)
-        self.state = create_state(generator=g, discriminator=d, g_tx=adam(LR, *BETAS), d_tx=adam(LR, *BETAS), spec=spec, data_shape=shape, rng=jax.random.key(0))
+        spec = steps.ClassicSpec(z_dim=Z_DIM, loss="nonsaturating", n_critic=1, ema=steps.EMA(EMA_DECAY))
+        recipe, self.state = steps.classic_gan(
+            generator=g, discriminator=d, g_tx=steps.adam(LR, *BETAS), d_tx=steps.adam(LR, *BETAS), spec=spec, data_shape=shape, rng=jax.random.key(0)
+        )
         x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (self.batch, *shape)), jnp.float32)
-        self.args = ({"x": x}, jax.random.key(1))
+        self.args = ({"x": x},)
         t0 = time.perf_counter()
-        self.compiled = jax.jit(steps.train_step, donate_argnums=0).lower(self.state, *self.args).compile()
+        self.compiled = jax.jit(steps.train_step_fn(recipe), donate_argnums=0).lower(self.state, *self.args).compile()
         self.compile_s = time.perf_counter() - t0
 
     def block(self) -> None:
@@ -261,14 +217,14 @@ class JaxStep:
 
 
 def check_same_params(size: int, width: int, g_impl: str, d_impl: str) -> dict[str, Any]:
-    """The fast models have the parameter tree and initial values of the current ones, and
-    the same outputs (up to float32 summation order) for the same parameters."""
+    """The ``conv_impl`` variants have the parameter tree and initial values of the default
+    models, and the same outputs (up to float32 summation order) for the same parameters."""
     shape = (size, size, 3)
     z = jnp.asarray(np.random.default_rng(0).standard_normal((2, 100)), jnp.float32)
     x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (2, *shape)), jnp.float32)
     pairs = {
-        "g": (DCGANGenerator(image_shape=shape, width=width), FastDCGANGenerator(image_shape=shape, width=width, conv_impl=g_impl), z),
-        "d": (DCGANDiscriminator(width=width), FastDCGANDiscriminator(width=width, conv_impl=d_impl), x),
+        "g": (DCGANGenerator(image_shape=shape, width=width), DCGANGenerator(image_shape=shape, width=width, conv_impl=g_impl), z),
+        "d": (DCGANDiscriminator(width=width), DCGANDiscriminator(width=width, conv_impl=d_impl), x),
     }
     out = {}
     for key, (ref, fast, inp) in pairs.items():
@@ -283,11 +239,12 @@ def check_same_params(size: int, width: int, g_impl: str, d_impl: str) -> dict[s
 
 def run_step(args) -> None:
     sys.path.insert(0, HERE)
-    import torch
-    from step_throughput import TorchVariant
-
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
     names = [v for v in args.variants.split(",") if v]
+    if "eager" in names:
+        import torch
+        from step_throughput import TorchVariant
+
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
     fast_impls = sorted({(n.split(":")[1], n.split(":")[2]) if n.startswith("fast:") else (args.g_impl, args.d_impl) for n in names if n.startswith("fast") or n == "jit_fast"})
     for g_impl, d_impl in fast_impls:
         check = check_same_params(args.size, args.width, g_impl, d_impl)
@@ -358,7 +315,7 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--size", type=int, default=64, choices=sorted(dcgan.SUPPORTED_SIZES))
     p.add_argument("--reps", type=int, default=None, help="timed rounds (layers: 7, step: 5)")
-    p.add_argument("--impls", default="xla,im2col,s2d,s2d_xla", help="layers: impls to compare (xla always included)")
+    p.add_argument("--impls", default="xla,winograd,col2im", help="layers: impls to compare (xla always included; col2im: G's layers only)")
     p.add_argument("--modes", default="fwd_bwd", help="layers: comma list of fwd_bwd, fwd, wgrad, dgrad")
     p.add_argument("--only", default="", help="layers: comma list of layer names (G.up0..3, D.conv0..3)")
     p.add_argument("--k", type=int, default=2, help="step: steps per timed block")

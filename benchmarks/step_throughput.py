@@ -1,85 +1,158 @@
-"""Step throughput of a full GAN train step: gan_jax vs PyTorch, side by side.
+"""Step throughput of a full GAN train step: gan_jax vs PyTorch, side by side, for every model family.
 
-    python benchmarks/step_throughput.py [--models dcgan64,dcgan32] [--batch 64]
-        [--reps 5] [--variants ...] [--out results.jsonl] [--quick]
+    python benchmarks/step_throughput.py [--models dcgan64,dcgan32,...] [--batch 64] [--width 64]
+        [--reps 5] [--warmup 1] [--variants ...] [--device cpu|cuda] [--peak-tflops ...]
+        [--out results.jsonl] [--quick]
 
-One *step* is what ``gan_jax.steps.train_step`` does with ``n_critic=1``: one D update
-(a real batch and a fake batch G(z), non-saturating BCE-with-logits loss, Adam lr 2e-4,
-betas (0.5, 0.999)), then one G update on fresh latents, then the EMA update of G's
-parameters (decay 0.999, the gan_jax default; the PyTorch side does the same update with
-``torch._foreach_lerp_``, a negligible cost). Models (``benchmarks/torch_dcgan.py``
-documents the architecture; both frameworks have the same parameter count, checked):
+Models (``--models``; the families of ``benchmarks/gan_families.py``, each the networks and
+recipe of an experiment we ship; ``--width W`` scales every channel width / hidden size by
+W / 64, default 64 = the experiment's sizes):
 
-* ``dcgan64``: DCGAN 64x64x3, width (ngf = ndf) 64, z 100, BatchNorm in G and D: the
-  PyTorch DCGAN example.
-* ``dcgan32``: the same family at 32x32 (one stride-2 stage fewer).
+* ``dcgan64`` / ``dcgan32``: DCGAN (ngf = ndf = 64, z 100, BatchNorm in G and D), non-saturating
+  loss, Adam 2e-4 (0.5, 0.999); 64x64 is the PyTorch DCGAN example, 32x32 ``dcgan_cifar10``.
+* ``mlp_cgan_mnist``: ``cgan_mnist``'s conditional MLP (G 256-512-1024 with BatchNorm, D
+  512-512-512, one-hot label concatenation, 28x28x1, 10 classes).
+* ``sngan32``: ``sngan_cifar10``'s ResNet (G 256, D 128 channels, spectral norm in D), hinge
+  loss, n_critic 5, Adam 2e-4 (0, 0.9).
+* ``wgan_gp32``: ``wgan_gp_cifar10``'s ResNet (128 / 128, no normalisation in D), Wasserstein
+  loss + gradient penalty 10, n_critic 5, Adam 1e-4 (0, 0.9).
+* ``sngan_proj32``: ``sngan_proj_cifar10``: conditional BatchNorm in G + projection D.
 
-Variants (``--variants``; default: all of them but ``scan_bf16``):
+The JAX side is ``gan_jax.models`` + ``gan_jax.steps.classic_gan`` (G's EMA included, with
+``ClassicSpec``'s default decay and ramp-up), so this times the library's real step; the
+PyTorch side is ``benchmarks/torch_models.py`` (plain PyTorch, same networks, same parameter
+count: checked, ``n_params_g`` / ``n_params_d`` / ``n_params_match`` in every line; the
+differences that remain, e.g. how often spectral norm runs its power iteration, are listed
+there).
 
-* jax ``jit``: ``jax.jit(steps.train_step, donate_argnums=0)``, one call per step.
-* jax ``scan``: ``lax.scan`` over K (``--scan-k``, 4) steps inside one jitted call
-  (donated state); per-step numbers divide by K. On XLA:CPU (jax 0.10.2) this is
-  *much* slower than ``jit`` (~25x per step for DCGAN at batch 64: inside the while loop
-  the convolutions run as plain ``conv_general_dilated`` thunks instead of YNNPACK
-  fusions), so a dcgan64 run with it takes several minutes per round; leave it out with
-  ``--variants`` when that matters.
-* jax ``jit_bf16`` / ``scan_bf16``: the same with the models' computation dtype bfloat16
-  (``DCGANGenerator(dtype=...)``, ``DCGANDiscriminator(dtype=...)``); parameters, Adam
-  state, EMA, BatchNorm statistics and the loss stay float32.
-* jax ``jit_conv_transpose``: ``jit`` with ``DCGANGenerator(upsample="conv_transpose")``
-  (``nn.ConvTranspose``) instead of the default ``UpConv2x``: the effect of that layer.
-* torch ``eager``: plain PyTorch (NCHW, the default memory format).
-* torch ``eager_bf16``: forward passes under ``torch.autocast("cpu", torch.bfloat16)``.
-* torch ``compile``: G and D wrapped in ``torch.compile`` (default inductor backend;
-  optimizer, loss and EMA eager). A failure is reported in the JSON line (``"error"``).
+One *step* is one generator update: ``n_critic`` D updates, each on its own real batch
+(``real_batches_per_step = n_critic`` batches of ``batch`` images), one G update on fresh
+latents, then G's EMA (and its BatchNorm statistics pass). Throughput conventions, in every
+JSON line:
 
-Timing: every variant is built and compiled, then runs one warm-up block (excluded);
-then ``--reps`` rounds, each timing one block of K steps of *every* variant in turn
-(round-robin, so a change in background load hits all variants alike). A block is K
-calls of the jitted step (or one call of the scanned one), or K PyTorch steps (one
-step for ``jit_conv_transpose``, which is several times slower), and ends with a device
-sync (``jax.block_until_ready``); ``seconds_per_step`` is the median over the rounds of
-block time / steps in the block, ``images_per_sec = batch / seconds_per_step``. The
-data are a fixed random batch already in memory (no input pipeline).
+* ``seconds_per_step``: median over the rounds of one step's time;
+* ``g_steps_per_sec`` = 1 / seconds_per_step (generator updates per second);
+* ``images_per_sec`` = batch * n_critic / seconds_per_step: *real* images consumed per
+  second (for n_critic = 1 simply batch / seconds_per_step, as before the families existed).
 
-Threads: both frameworks use every core the process may run on (``os.cpu_count()`` or
-the affinity mask): ``torch.set_num_threads(n)``, and XLA:CPU sizes its thread pool
-from the same count. ``--threads N`` restricts the whole process to N cores
-(``os.sched_setaffinity``, before JAX starts) and sets torch to N threads.
-On a *busy* machine PyTorch's OpenMP threads (libgomp, which spins at barriers by
-default) can slow down by orders of magnitude when a core is taken by another process;
-``--omp-wait-policy passive`` sets ``OMP_WAIT_POLICY=PASSIVE`` before torch is imported.
-The JSON lines record these environment variables (``env``).
+FLOPs and model FLOPs utilisation (MFU): ``flops_per_step`` is the XLA count
+(``jax.jit(step).lower(state, batch).compile().cost_analysis()["flops"]``) of the float32 JAX
+step with the *reference* convolutions (``lax.conv``: on a GPU that is the ``jit`` variant
+itself; on the CPU the DCGAN models default to Winograd formulations, which do fewer
+multiplications, so the count comes from a separate lowering with ``conv_impl="xla"``:
+compiled with ``--flops compiled``, the pre-optimisation HLO count with ``--flops lowered``,
+the ``--quick`` default). The *same* number goes into every line of the model (torch lines
+and bf16 included): MFU compares the time different implementations need for the same model
+FLOPs. ``flops_per_step_analytic`` is a hand count of the convolution / matmul FLOPs
+(``torch_models.analytic_step_flops``: ``n_critic (F_G + 6 F_D) + 4 F_G + 2 F_D``, + 4 F_D per
+D update for WGAN-GP) as a sanity check; ``xla_flops_own`` is a JAX variant's own compiled
+count (Winograd on the CPU: lower). ``achieved_tflops`` = flops_per_step / seconds_per_step /
+1e12; ``mfu`` = achieved / peak, where ``--peak-tflops`` gives the peak (one number, or per
+dtype ``float32=67,bfloat16=989``) and ``--peak-source`` says where it comes from (both
+recorded; no peak: ``mfu`` is null). The count is taken once per (model, batch), after the
+timed rounds. ``cost_analysis()`` has a ``"flops"`` entry on XLA:CPU in jax 0.10.2 and it is
+sane: DCGAN-32 at width 8, batch 8: 7.59e7 compiled / 8.05e7 lowered vs 7.91e7 analytic;
+mlp_cgan_mnist: 1.71e7 vs 1.67e7. At the experiments' sizes, batch 64 (XLA:CPU, conv_impl=xla;
+XLA / analytic): dcgan64 1.668e11 compiled, 1.790e11 lowered / 1.733e11 (0.96, 1.03); dcgan32
+2.808e10, 3.072e10 / 2.949e10 (0.95, 1.04); mlp_cgan_mnist 1.750e9 / 1.905e9 (0.92);
+sngan32 and sngan_proj32 2.799e12 lowered / 2.975e12 (0.94); wgan_gp32 2.129e12 lowered /
+2.278e12 (0.93). (The simpler "3 x forward per trained pass" rule gives 1.866e11 for dcgan64.)
+
+Variants (``--variants``; default: ``jit,scan,jit_bf16,jit_conv_transpose,eager,eager_bf16,compile``):
+
+* jax ``jit``: ``gan_jax.steps.make_train_step(recipe)`` (``jax.jit`` of the pure step, state
+  donated), one call per step; compiled ahead of time (``lower().compile()``, timed as
+  ``compile_s``), after which the ``TrainStep`` call finds it in jit's cache.
+* jax ``scan``: ``lax.scan`` over K (``--scan-k``, 4) steps of the pure
+  ``gan_jax.engine.train_step_fn(recipe)`` inside one jitted call (donated state); per-step
+  numbers divide by K. On XLA:CPU (jax 0.10.2) this is *much* slower than ``jit`` (inside the
+  while loop the convolutions leave the fast path), so a dcgan64 run with it takes minutes.
+* jax ``jit_bf16`` / ``scan_bf16``: the models' computation dtype bfloat16 (``dtype=`` of the
+  DCGAN models; parameters, Adam state, EMA, BatchNorm statistics and the loss stay
+  float32). The MLP and SNGAN models of gan_jax have no ``dtype`` field: those lines are
+  ``"skipped"``.
+* jax ``jit_conv_transpose`` (DCGAN only): ``DCGANGenerator(upsample="conv_transpose")``
+  (``nn.ConvTranspose``) instead of the default sub-pixel layer; one step per block on the
+  CPU, where it is several times slower.
+* torch ``eager``: plain PyTorch (NCHW; on a GPU with ``torch.backends.cudnn.benchmark`` on,
+  ``--cudnn-benchmark``, as XLA autotunes its convolutions). ``eager_bf16``: every network pass
+  under ``torch.autocast(device, torch.bfloat16)``.
+* torch ``compile`` / ``compile_bf16``: G, D and G's EMA copy wrapped in ``torch.compile``
+  (``--torch-compile-backend``, default inductor; optimizer, loss and EMA lerp eager; the
+  WGAN-GP pass uses the eager D, AOTAutograd has no double backward). A failure is reported
+  in the JSON line (``"error"``). Spectral norm: ``torch.nn.utils.parametrizations.spectral_norm``
+  with gan_jax's schedule (one power iteration per D update, on the real pass:
+  ``--torch-sn-updates real_pass``, recorded as ``sn_updates``) or PyTorch's (every training-mode
+  forward: ``every_forward``; fails under inductor, see ``torch_models.py``).
+
+Timing protocol: every variant is built (JAX: compiled) and runs ``--warmup`` warm-up blocks
+(excluded; for torch.compile the first one compiles); then ``--reps`` rounds, each timing one
+block of every variant in turn (round-robin, so a change in background load hits all variants
+alike). A block is K calls of the jitted step (one call of the scanned one), or K PyTorch
+steps, and ends with a device sync (``jax.block_until_ready`` / ``torch.cuda.synchronize``);
+``seconds_per_step`` is the median over the rounds of block time / steps in the block.
+``--block-target-s T`` sizes K per variant from the last warm-up step instead (about T
+seconds per block; warm-up blocks are then one step each). The data are a fixed random batch
+already on the device (no input pipeline).
+
+Time limits: ``--time-budget S`` is a soft limit per (model, batch) group: past it, variants
+not yet built are reported as ``"skipped"`` and no new round starts (at least one round runs).
+SIGTERM (e.g. from ``timeout``) stops the measurement the same way and still writes the lines
+measured so far, then exits with status 124.
+
+Threads (CPU): both frameworks use every core the process may run on; ``--threads N``
+restricts the process to N cores (``os.sched_setaffinity``, before JAX starts) and sets torch
+to N threads. On a *busy* machine PyTorch's OpenMP threads (libgomp spins at barriers) can
+slow down by orders of magnitude when a core is taken by another process:
+``--omp-wait-policy passive`` sets ``OMP_WAIT_POLICY=PASSIVE`` before torch is imported, or
+use ``--threads 1``. The JSON lines record these environment variables (``env``).
 
 Output: one JSON line per (model, framework, variant, batch) on stdout (and appended to
-``--out``), with versions, device, threads and ``os.getloadavg()`` at the start and the
-end of the measurement (other jobs on the machine skew CPU numbers; look at it).
+``--out``), with versions, device, threads, float32 matmul settings (``precision``: on a GPU
+PyTorch's defaults allow TF32 in cuDNN convolutions but not in matmuls, and XLA's default
+precision may use TF32; ``--tf32 off`` makes both strict float32) and ``os.getloadavg()``
+at the start and the end of the measurement.
 
-``--quick``: dcgan32 at width 8, batch 8, 2 rounds, variants jit, scan, eager and
-compile, for tests (each XLA compilation costs seconds even at that size). The
-``compile`` variant is skipped there (a line with ``"skipped"``) because torch.compile's
-C++ build takes longer than the whole quick run (``--quick-compile`` keeps it).
+``--quick``: batch 8, width 8, 2 rounds: dcgan32 with jit, eager and compile, and
+mlp_cgan_mnist with jit, scan and eager, for tests (each XLA compilation costs seconds even at
+that size). The ``compile`` variant is skipped there (a line with ``"skipped"``) because
+torch.compile's C++ build takes longer than the whole quick run (``--quick-compile`` keeps
+it); ``--flops lowered``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
+import math
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
 from typing import Any, Callable
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from gan_families import FAMILIES, Family, get_family, with_default_ema  # noqa: E402
+
 JAX_VARIANTS = ("jit", "scan", "jit_bf16", "scan_bf16", "jit_conv_transpose")
-TORCH_VARIANTS = ("eager", "eager_bf16", "compile")
+TORCH_VARIANTS = ("eager", "eager_bf16", "compile", "compile_bf16")
 DEFAULT_VARIANTS = ("jit", "scan", "jit_bf16", "jit_conv_transpose", "eager", "eager_bf16", "compile")
 QUICK_VARIANTS = ("jit", "scan", "eager", "compile")
-MODELS = {"dcgan64": 64, "dcgan32": 32}
+#: --quick: model -> variants (XLA compilations dominate its time: the scan variant runs on the
+#: MLP, whose step compiles in a few seconds, not on DCGAN, whose Winograd step takes ~15 s)
+QUICK_MODELS = {"dcgan32": ("jit", "eager", "compile"), "mlp_cgan_mnist": ("jit", "scan", "eager")}
+MODELS = tuple(FAMILIES)
+#: the DCGAN settings (kept for benchmarks/conv_cpu.py, which imports them)
 Z_DIM = 100
 LR, BETAS, EMA_DECAY = 2e-4, (0.5, 0.999), 0.999
+FORBID_DEFAULT = ("grain", "tensorflow_datasets", "tensorflow")
 
 
 def _cpu_name() -> str:
@@ -97,15 +170,45 @@ def _loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+class Stop(Exception):
+    """Raised by the SIGTERM handler: stop measuring, write what was measured."""
+
+
+_STOP = {"requested": False, "interruptible": False}
+
+
+def _on_sigterm(signum, frame):
+    """SIGTERM: raise ``Stop`` inside an interruptible section (building, warm-up, timed blocks),
+    else only note it; the driver checks between sections, so the lines are always written."""
+    if _STOP["requested"]:
+        return
+    _STOP["requested"] = True
+    if _STOP["interruptible"]:
+        raise Stop(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _interruptible():
+    if _STOP["requested"]:
+        raise Stop("signal")
+    _STOP["interruptible"] = True
+    try:
+        yield
+    finally:
+        _STOP["interruptible"] = False
+
+
 class Variant:
     framework: str
     name: str
     dtype: str
     steps_per_block: int
+    #: why this variant does not apply to the model (None: it does)
+    unsupported: str | None = None
 
     def setup(self) -> None: ...
 
-    def block(self) -> None: ...
+    def block(self, steps: int | None = None) -> None: ...
 
     def info(self) -> dict[str, Any]:
         return {}
@@ -114,66 +217,234 @@ class Variant:
 # ----------------------------------------------------------------------------- JAX
 
 
+def jax_models(fam: Family, *, dtype=None, upsample: str = "subpixel", conv_impl: str = "auto"):
+    """(G, D) of ``fam`` from ``gan_jax.models``, as ``gan_jax.families.classic.build_models`` builds them."""
+    from gan_jax import models
+
+    ncls = fam.num_classes if fam.conditional else 0
+    if fam.arch == "dcgan":
+        g = models.DCGANGenerator(image_shape=fam.image_shape, width=fam.g_width, upsample=upsample, dtype=dtype, num_classes=ncls, conv_impl=conv_impl)
+        d = models.DCGANDiscriminator(
+            width=fam.d_width, batch_norm=fam.d_batch_norm, dtype=dtype, num_classes=ncls if fam.conditioning == "concat" else 0,
+            spectral_norm=fam.d_spectral_norm, conv_impl=conv_impl,
+        )
+        return g, d
+    if dtype is not None or upsample != "subpixel":
+        raise ValueError(f"{fam.arch}: no dtype / upsample options")
+    if fam.arch == "mlp":
+        g = models.MLPGenerator(output_shape=fam.image_shape, hidden=fam.g_hidden, output_activation="tanh", batch_norm=True, num_classes=ncls)
+        return g, models.MLPDiscriminator(hidden=fam.d_hidden, num_classes=ncls)
+    if fam.arch == "sngan":
+        g = models.SNGANGenerator(image_shape=fam.image_shape, width=fam.g_width, num_classes=ncls if fam.conditioning == "projection" else 0)
+        d = models.SNGANDiscriminator(width=fam.d_width, spectral_norm=fam.d_spectral_norm, num_classes=ncls if fam.conditioning == "projection" else 0)
+        return g, d
+    raise ValueError(f"unknown arch {fam.arch!r}")
+
+
+def jax_spec(fam: Family):
+    from gan_jax import steps
+    from gan_jax.regularizers import gradient_penalty
+
+    fam = with_default_ema(fam)
+    penalties = (steps.Penalty("gp", gradient_penalty, fam.gp_weight),) if fam.gp_weight else ()
+    return steps.ClassicSpec(
+        z_dim=fam.z_dim, loss=fam.loss, n_critic=fam.n_critic, ema=steps.EMA(fam.ema_decay, rampup=fam.ema_rampup) if fam.ema_decay else None,
+        num_classes=fam.num_classes if fam.conditional else 0, d_penalties=penalties,
+    )
+
+
+#: family -> (recipe, float32 state): one initialisation per family, shared by its variants
+_INIT_CACHE: dict[Family, tuple[Any, Any]] = {}
+
+
+def _init_fn(fam: Family, g, d, box: list):
+    from gan_jax import steps
+
+    def init(rng):
+        recipe, state = steps.classic_gan(
+            generator=g, discriminator=d, g_tx=steps.adam(fam.lr_g, *fam.betas), d_tx=steps.adam(fam.lr_d, *fam.betas),
+            spec=jax_spec(fam), data_shape=fam.image_shape, rng=rng, name=fam.name,
+        )
+        box.append(recipe)
+        return state
+
+    return init
+
+
+def _swap_modules(state, g, d):
+    nets = dict(state.nets)
+    nets["G"], nets["D"] = nets["G"].replace(module=g), nets["D"].replace(module=d)
+    return state.replace(nets=nets)
+
+
+def _same_shapes(a, b) -> bool:
+    """Same array leaves (paths, shapes, dtypes); the static fields (modules, optimizers) may differ."""
+    import jax
+
+    la, lb = jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves_with_path(b)
+    return len(la) == len(lb) and all(pa == pb and x.shape == y.shape and x.dtype == y.dtype for (pa, x), (pb, y) in zip(la, lb))
+
+
+def jax_gan(fam: Family, **model_kw):
+    """(recipe, state) of ``fam``: ``gan_jax.steps.classic_gan`` on ``jax_models(fam, **model_kw)``.
+
+    The state is built once per family under ``jax.jit`` (one XLA compilation instead of ~150
+    op-by-op ones: half the CPU time of a quick run's set-up) with the float32 default models
+    and copied for every variant; a variant's models (bfloat16, nn.ConvTranspose) have the same
+    parameter and collection trees (checked with ``jax.eval_shape``; else it is initialised
+    anew) and go into the copy's static ``module`` fields.
+    """
+    import jax
+
+    g, d = jax_models(fam, **model_kw)
+    if fam not in _INIT_CACHE:
+        box: list = []
+        state = jax.jit(_init_fn(fam, *jax_models(fam), box))(jax.random.key(0))
+        _INIT_CACHE[fam] = (box[0], state)
+    recipe, state0 = _INIT_CACHE[fam]
+    if model_kw:
+        box = []
+        shapes = jax.eval_shape(_init_fn(fam, g, d, box), jax.random.key(0))
+        if not _same_shapes(shapes, state0):  # pragma: no cover -- the gan_jax models keep their trees
+            state = jax.jit(_init_fn(fam, g, d, box))(jax.random.key(0))
+            return box[-1], state
+    state = jax.tree.map(lambda x: x.copy(), state0)  # every variant donates its own copy
+    return recipe, _swap_modules(state, g, d)
+
+
+def jax_abstract_gan(fam: Family, **model_kw):
+    """(recipe, state shapes) of ``fam`` (``jax.eval_shape``: nothing is computed), for lowering only."""
+    import jax
+
+    g, d = jax_models(fam, **model_kw)
+    box: list = []
+    shapes = jax.eval_shape(_init_fn(fam, g, d, box), jax.random.key(0))
+    return box[0], shapes
+
+
+def jax_batch(fam: Family, batch: int, lead: tuple[int, ...] = ()):
+    """A fixed random batch: x float32 in [-1, 1] (HWC), y int32 labels for conditional families."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    k = (fam.n_critic,) if fam.n_critic > 1 else ()
+    out = {"x": jnp.asarray(rng.uniform(-1, 1, lead + k + (batch, *fam.image_shape)), jnp.float32)}
+    if fam.conditional:
+        out["y"] = jnp.asarray(rng.integers(0, fam.num_classes, lead + k + (batch,)), jnp.int32)
+    return out
+
+
+def jax_param_counts(fam: Family, **model_kw) -> dict[str, int]:
+    """G's and D's parameter counts from ``jax.eval_shape`` of their ``init`` (nothing computed)."""
+    import jax
+    import jax.numpy as jnp
+
+    g, d = jax_models(fam, **model_kw)
+    y = jnp.zeros((1,), jnp.int32) if fam.conditional else None
+    vg = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((1, fam.z_dim)), y, train=False))
+    vd = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((1, *fam.image_shape)), y, train=False))
+    return {"g": sum(math.prod(x.shape) for x in jax.tree.leaves(vg["params"])), "d": sum(math.prod(x.shape) for x in jax.tree.leaves(vd["params"]))}
+
+
+def _flops(cost) -> float | None:
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else None
+    if not cost:
+        return None
+    value = cost.get("flops")
+    return float(value) if value is not None and value >= 0 else None
+
+
+def uses_reference_convs(fam: Family, platform_name: str) -> bool:
+    """Whether the default models run ``lax.conv`` (the reference FLOP count) on this platform:
+    only the DCGAN layers have CPU-specific (Winograd) formulations."""
+    return fam.arch != "dcgan" or platform_name != "cpu"
+
+
+def reference_flops(fam: Family, batch: int, mode: str) -> tuple[float | None, str]:
+    """XLA's FLOP count of the float32 step with ``conv_impl="xla"`` (``mode``: compiled or lowered)."""
+    import jax
+
+    from gan_jax import engine
+
+    recipe, shapes = jax_abstract_gan(fam, conv_impl="xla")
+    lowered = jax.jit(engine.train_step_fn(recipe)).lower(shapes, jax_batch(fam, batch))
+    lowered_src = "xla cost_analysis of the lowered (pre-optimisation) float32 step, conv_impl=xla"
+    if mode == "lowered":
+        return _flops(lowered.cost_analysis()), lowered_src
+    flops = _flops(lowered.compile().cost_analysis())
+    if flops is None:  # a backend whose compiled cost analysis has no "flops" entry
+        return _flops(lowered.cost_analysis()), lowered_src + " (the compiled executable reported no flops)"
+    return flops, "xla cost_analysis of the compiled float32 step, conv_impl=xla"
+
+
 class JaxVariant(Variant):
     framework = "jax"
 
-    def __init__(self, name: str, size: int, width: int, batch: int, k: int):
-        self.name, self.size, self.width, self.batch, self.k = name, size, width, batch, k
+    def __init__(self, name: str, fam: Family, batch: int, k: int, platform_name: str = "cpu"):
+        self.name, self.fam, self.batch, self.k = name, fam, batch, k
         self.dtype = "bfloat16" if "bf16" in name else "float32"
         self.scan = name.startswith("scan")
         self.upsample = "conv_transpose" if name.endswith("conv_transpose") else "subpixel"
-        # nn.ConvTranspose makes the step several times slower on XLA:CPU: one step per block
-        self.steps_per_block = 1 if self.upsample == "conv_transpose" else k
-        self.calls_per_block = 1 if self.scan else self.steps_per_block
+        self.platform = platform_name
+        # nn.ConvTranspose makes the step several times slower on XLA:CPU: one step per block there
+        self.steps_per_block = 1 if (self.upsample == "conv_transpose" and platform_name == "cpu") else k
+        self.fixed_block = self.scan
+        if fam.arch != "dcgan" and (self.dtype != "float32" or self.upsample != "subpixel"):
+            self.unsupported = (
+                f"no {'bf16' if self.dtype != 'float32' else 'conv_transpose'}: gan_jax's {fam.arch.upper()} models have no "
+                f"{'dtype' if self.dtype != 'float32' else 'upsample'} field (only DCGAN's do)"
+            )
 
     def setup(self) -> None:
         import jax
         import jax.numpy as jnp
-        import numpy as np
 
-        from gan_jax import steps
-        from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
-        from gan_jax.state import GANSpec, adam, create_state
+        from gan_jax import engine, steps
 
-        dtype = jnp.bfloat16 if self.dtype == "bfloat16" else None
-        shape = (self.size, self.size, 3)
-        g = DCGANGenerator(image_shape=shape, width=self.width, upsample=self.upsample, dtype=dtype)
-        d = DCGANDiscriminator(width=self.width, dtype=dtype)
-        spec = GANSpec(z_dim=Z_DIM, loss="nonsaturating", n_critic=1, ema_decay=EMA_DECAY)
-        state = create_state(generator=g, discriminator=d, g_tx=adam(LR, *BETAS), d_tx=adam(LR, *BETAS), spec=spec, data_shape=shape, rng=jax.random.key(0))
-        self.n_params = {
-            "g": sum(x.size for x in jax.tree.leaves(state.g_params)),
-            "d": sum(x.size for x in jax.tree.leaves(state.d_params)),
-        }
-        rng = np.random.default_rng(0)
-        lead = (self.k,) if self.scan else ()
-        x = jnp.asarray(rng.uniform(-1, 1, lead + (self.batch, *shape)), jnp.float32)
-        key = jax.random.key(1)
-        if self.scan:
-
-            def multi_step(state, xs, key):
-                return jax.lax.scan(lambda s, x_i: steps.train_step(s, {"x": x_i}, key), state, xs)
-
-            fn = jax.jit(multi_step, donate_argnums=0)
-            args = (x, key)
-        else:
-            fn = jax.jit(steps.train_step, donate_argnums=0)
-            args = ({"x": x}, key)
-        t0 = time.perf_counter()
-        compiled = fn.lower(state, *args).compile()
-        self.compile_s = time.perf_counter() - t0
-        self._state, self._compiled, self._args = state, compiled, args
         self._jax = jax
+        dtype = jnp.bfloat16 if self.dtype == "bfloat16" else None
+        kw = {"dtype": dtype, "upsample": self.upsample} if self.fam.arch == "dcgan" else {}
+        recipe, state = jax_gan(self.fam, **kw)
+        self.recipe = recipe
+        self.n_params = {"g": engine.param_count(state.nets["G"].params), "d": engine.param_count(state.nets["D"].params)}
+        t0 = time.perf_counter()
+        if self.scan:
+            batch = jax_batch(self.fam, self.batch, (self.k,))
+            step_fn = engine.train_step_fn(recipe)
+            fn = jax.jit(lambda s, xs: jax.lax.scan(step_fn, s, xs), donate_argnums=0)
+            compiled = fn.lower(state, batch).compile()
+            self._call = lambda s, i: compiled(s, batch)
+        else:
+            batch = jax_batch(self.fam, self.batch)
+            train_step = steps.make_train_step(recipe)
+            compiled = train_step.variant(recipe.active_at(0)).lower(state, batch).compile()
+            # the library's step object; its jit finds the executable compiled above in its cache
+            self._call = lambda s, i: train_step(s, batch, step=i)
+        self.compile_s = time.perf_counter() - t0
+        self.xla_flops = _flops(compiled.cost_analysis())
+        self._state, self._i = state, 0
 
-    def block(self) -> None:
+    def block(self, steps: int | None = None) -> None:
         state = self._state
-        for _ in range(self.calls_per_block):
-            state, metrics = self._compiled(state, *self._args)
+        calls = 1 if self.scan else (steps or self.steps_per_block)
+        for _ in range(calls):
+            state, metrics = self._call(state, self._i)
+            self._i += 1
         self._jax.block_until_ready((state, metrics))
         self._state = state
 
     def info(self) -> dict[str, Any]:
-        return {"compile_s": round(self.compile_s, 3), "upsample": self.upsample, "n_params_g": self.n_params["g"], "n_params_d": self.n_params["d"]}
+        compile_s = getattr(self, "compile_s", None)
+        out = {"compile_s": round(compile_s, 3) if compile_s is not None else None, "n_params_g": self.n_params["g"], "n_params_d": self.n_params["d"]}
+        if self.fam.arch == "dcgan":
+            out["upsample"] = self.upsample
+        if getattr(self, "xla_flops", None) is not None:
+            out["xla_flops_own"] = self.xla_flops
+            if self.scan:
+                out["xla_flops_own_note"] = "the whole scanned call's count (XLA's cost analysis counts a while loop's body once: about one step)"
+        return out
 
 
 # ----------------------------------------------------------------------------- PyTorch
@@ -182,42 +453,64 @@ class JaxVariant(Variant):
 class TorchVariant(Variant):
     framework = "torch"
 
-    def __init__(self, name: str, size: int, width: int, batch: int, k: int):
-        self.name, self.size, self.width, self.batch, self.k = name, size, width, batch, k
+    def __init__(self, name: str, fam: Family | int, width: int | None = None, batch: int = 64, k: int = 4, *, device: str = "cpu",
+                 compile_backend: str = "inductor", sn_updates: str = "real_pass"):
+        if isinstance(fam, int):  # (name, image size, width, batch, k): the DCGAN call of benchmarks/conv_cpu.py
+            fam = get_family(f"dcgan{fam}", width)
+        self.name, self.fam, self.batch, self.k = name, fam, batch, k
         self.dtype = "bfloat16" if "bf16" in name else "float32"
         self.steps_per_block = k
+        self.fixed_block = False
+        self.device = device
+        self.compile = name.startswith("compile")
+        self.compile_backend = compile_backend
+        self.sn_updates = sn_updates
 
     def setup(self) -> None:
         import torch
 
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from torch_dcgan import TorchGAN, n_params
+        from torch_models import TorchGAN
 
-        self.gan = TorchGAN(self.size, self.width, Z_DIM, LR, BETAS, EMA_DECAY, compile=self.name == "compile", autocast_bf16=self.dtype == "bfloat16")
-        self.n_params = {"g": n_params(self.gan.G), "d": n_params(self.gan.D)}
+        self.gan = TorchGAN(self.fam, device=self.device, compile=self.compile, compile_backend=self.compile_backend,
+                            autocast_bf16=self.dtype == "bfloat16", sn_updates=self.sn_updates)
+        self.n_params = self.gan.n_params
         gen = torch.Generator().manual_seed(0)
-        self.real = self.gan.prepare(torch.rand(self.batch, 3, self.size, self.size, generator=gen) * 2 - 1)
+        h, w, c = self.fam.image_shape
+        k = self.fam.n_critic
+        self.reals = self.gan.prepare(torch.rand(k, self.batch, c, h, w, generator=gen) * 2 - 1)
+        self.labels = torch.randint(0, self.fam.num_classes, (k, self.batch), generator=gen).to(self.device) if self.fam.conditional else None
         self.compile_s = None
 
-    def block(self) -> None:
-        for _ in range(self.k):
-            self.gan.step(self.real)
+    def block(self, steps: int | None = None) -> None:
+        for _ in range(steps or self.steps_per_block):
+            self.gan.step(self.reals, self.labels)
+        self.gan.sync()
 
     def info(self) -> dict[str, Any]:
-        return {"n_params_g": self.n_params["g"], "n_params_d": self.n_params["d"]}
+        out = {"n_params_g": self.n_params["g"], "n_params_d": self.n_params["d"]}
+        if self.compile:
+            out["compile_backend"] = self.compile_backend
+            if self.fam.gp_weight:
+                out["gp_eager_under_compile"] = True
+        if self.fam.d_spectral_norm:
+            out["sn_updates"] = self.sn_updates  # real_pass: as gan_jax; every_forward: PyTorch's default schedule
+        return out
 
 
 # ----------------------------------------------------------------------------- driver
 
 
-def _versions() -> dict[str, str]:
+def _versions() -> dict[str, Any]:
     import flax
     import jax
     import jaxlib
     import optax
     import torch
 
-    return {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__, "optax": optax.__version__, "torch": torch.__version__}
+    out = {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__, "optax": optax.__version__, "torch": torch.__version__}
+    if torch.cuda.is_available():
+        out.update(torch_cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    return out
 
 
 def _error(e: BaseException) -> str:
@@ -225,119 +518,283 @@ def _error(e: BaseException) -> str:
     return msg if len(msg) < 2000 else msg[:1000] + " ... " + msg[-900:]
 
 
-def run_group(model: str, batch: int, width: int, variants: list[str], args, common: dict[str, Any], emit: Callable[[dict], None]) -> None:
-    size = MODELS[model]
-    k = args.scan_k
-    base = {"model": model, "image_size": size, "width": width, "z_dim": Z_DIM, "batch": batch, **common}
+def parse_peaks(text: str | None) -> dict[str, float]:
+    """``"989"`` (every dtype) or ``"float32=67,bfloat16=989"`` -> {dtype or "*": TFLOP/s}."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" in part:
+            key, value = part.split("=", 1)
+            key = {"fp32": "float32", "f32": "float32", "bf16": "bfloat16"}.get(key.strip(), key.strip())
+            out[key] = float(value)
+        else:
+            out["*"] = float(part)
+    return out
+
+
+def _make_variant(name: str, fam: Family, batch: int, args, platform_name: str) -> Variant:
+    if name in JAX_VARIANTS:
+        return JaxVariant(name, fam, batch, args.scan_k, platform_name)
+    return TorchVariant(name, fam, None, batch, args.scan_k, device=args.device, compile_backend=args.torch_compile_backend,
+                        sn_updates=args.torch_sn_updates)
+
+
+def run_group(model: str, batch: int, width: int | None, variants: list[str], args, common: dict[str, Any], emit: Callable[[dict], None]) -> None:
+    import jax
+
+    fam = get_family(model, width)
+    platform_name = jax.devices()[0].platform
+    t_group = time.time()
+    deadline = t_group + args.time_budget if args.time_budget else None
+    base = {
+        "bench": "step_throughput", "model": model, **fam.sizes(), "width": width or 64, "batch": batch,
+        "real_batches_per_step": fam.n_critic, **fam.recipe(), **common,
+    }
+    peaks = parse_peaks(args.peak_tflops)
+    all_v: list[Variant] = []
     live: list[Variant] = []
+    stopped: str | None = None  # a SIGTERM arrived: nothing new starts
+    budget: str | None = None  # the time budget is used up: no new variant is built, rounds stop after the first
     for name in variants:
-        cls = JaxVariant if name in JAX_VARIANTS else TorchVariant
-        v = cls(name, size, width, batch, k)
-        head = {**base, "framework": v.framework, "variant": name, "dtype": v.dtype}
-        if name == "compile" and args.quick and not args.quick_compile:
-            emit({**head, "images_per_sec": None, "seconds_per_step": None, "skipped": "torch.compile is skipped in --quick mode (its C++ build takes longer than the quick run; use --quick-compile)"})
+        v = _make_variant(name, fam, batch, args, platform_name)
+        v.head = {**base, "framework": v.framework, "variant": name, "dtype": v.dtype}
+        v.times, v.error, v.skipped, v.warmup_s = [], None, None, []
+        all_v.append(v)
+        if v.unsupported:
+            v.skipped = v.unsupported
+            continue
+        if name.startswith("compile") and args.quick and not args.quick_compile:
+            v.skipped = "torch.compile is skipped in --quick mode (its C++ build takes longer than the quick run; use --quick-compile)"
+            continue
+        if _STOP["requested"] and not stopped:
+            stopped = "stopped (signal) before this variant was built"
+        if stopped or budget:
+            v.skipped = stopped or budget
+            continue
+        if deadline and time.time() > deadline:
+            v.skipped = budget = f"time budget ({args.time_budget} s) used up before this variant was built"
             continue
         try:
-            v.setup()
-            t0 = time.perf_counter()
-            v.block()  # warm-up (for torch.compile: the compilation)
-            v.warmup_s = time.perf_counter() - t0
-        except Exception as e:  # noqa: BLE001 -- report, don't crash (torch.compile needs a C++ toolchain)
-            emit({**head, "images_per_sec": None, "seconds_per_step": None, "error": _error(e)})
+            with _interruptible():
+                v.setup()
+                for _ in range(args.warmup):  # warm-up (for torch.compile the first one compiles)
+                    t0 = time.perf_counter()
+                    n = 1 if (args.block_target_s and not v.fixed_block) else v.steps_per_block
+                    v.block(n)
+                    v.warmup_s.append((time.perf_counter() - t0) / n)
+            if args.block_target_s and not v.fixed_block and v.warmup_s:
+                v.steps_per_block = max(1, min(args.max_block_steps, round(args.block_target_s / max(v.warmup_s[-1], 1e-6))))
+        except Stop as e:
+            v.skipped = stopped = f"stopped ({e}) while building / warming up"
             continue
-        v.head, v.times, v.error = head, [], None
+        except Exception as e:  # noqa: BLE001 -- report, don't crash (torch.compile needs a C++ toolchain)
+            v.error = _error(e)
+            continue
         live.append(v)
-        print(f"# {model} b{batch} {v.framework}/{name}: set up, warm-up block {v.warmup_s:.2f} s", file=sys.stderr, flush=True)
+        print(f"# {model} b{batch} {v.framework}/{name}: set up, warm-up {[round(t, 3) for t in v.warmup_s]} s/step, {v.steps_per_block} steps/block",
+              file=sys.stderr, flush=True)
 
+    counts = {(v.n_params["g"], v.n_params["d"]) for v in all_v if getattr(v, "n_params", None)}
     load_start = _loadavg()
     t_start = time.time()
-    for r in range(args.reps):
-        for v in live:
-            if v.error:
-                continue
-            try:
-                t0 = time.perf_counter()
-                v.block()
-                v.times.append((time.perf_counter() - t0) / v.steps_per_block)
-            except Exception as e:  # noqa: BLE001
-                v.error = _error(e)
-        print(f"# {model} b{batch} round {r + 1}/{args.reps}: " + ", ".join(f"{v.name} {v.times[-1]:.3f}" for v in live if v.times), file=sys.stderr, flush=True)
+    try:
+        for r in range(args.reps):
+            if _STOP["requested"]:
+                stopped = stopped or f"stopped (signal) after {r} of {args.reps} rounds"
+            if stopped:
+                break
+            if deadline and r > 0 and time.time() > deadline:
+                budget = f"time budget ({args.time_budget} s): {r} of {args.reps} rounds"
+                break
+            for v in live:
+                if v.error:
+                    continue
+                try:
+                    with _interruptible():
+                        t0 = time.perf_counter()
+                        v.block()
+                        dt = time.perf_counter() - t0
+                    v.times.append(dt / v.steps_per_block)
+                except Stop:
+                    raise
+                except Exception as e:  # noqa: BLE001
+                    v.error = _error(e)
+            print(f"# {model} b{batch} round {r + 1}/{args.reps}: " + ", ".join(f"{v.name} {v.times[-1]:.4f}" for v in live if v.times),
+                  file=sys.stderr, flush=True)
+    except Stop as e:
+        stopped = f"stopped ({e}) during the rounds"
     load_end = _loadavg()
-    for v in live:
+    # the model's FLOP count: the float32 jit step with reference convolutions
+    flops, flops_source = None, None
+    if args.flops != "off":
+        ref = next((v for v in live if v.framework == "jax" and v.name == "jit"), None)
+        try:
+            if ref is not None and uses_reference_convs(fam, platform_name) and ref.xla_flops:
+                flops, flops_source = ref.xla_flops, "xla cost_analysis of the compiled float32 jit step (this run's jax jit variant)"
+            elif not (stopped or budget):
+                with _interruptible():
+                    flops, flops_source = reference_flops(fam, batch, args.flops)
+        except Stop as e:
+            stopped = f"stopped ({e}) while counting FLOPs"
+        except Exception as e:  # noqa: BLE001
+            flops_source = f"failed: {_error(e)}"
+    analytic = None
+    try:
+        import torch_models
+
+        analytic = torch_models.analytic_step_flops(fam, batch)
+    except Stop as e:  # (not inside an interruptible section: cannot happen; kept for safety)
+        stopped = f"stopped ({e})"
+    except Exception as e:  # noqa: BLE001
+        print(f"# analytic FLOP count failed: {_error(e)}", file=sys.stderr)
+
+    for v in all_v:
         rec = {**v.head}
         if v.times:
             sps = statistics.median(v.times)
             rec.update(
-                images_per_sec=round(batch / sps, 3),
-                seconds_per_step=round(sps, 5),
-                seconds_per_step_min=round(min(v.times), 5),
-                seconds_per_step_all=[round(t, 5) for t in v.times],
+                images_per_sec=round(batch * fam.n_critic / sps, 3),
+                g_steps_per_sec=round(1.0 / sps, 4),
+                seconds_per_step=round(sps, 6),
+                seconds_per_step_min=round(min(v.times), 6),
+                seconds_per_step_all=[round(t, 6) for t in v.times],
             )
         else:
-            rec.update(images_per_sec=None, seconds_per_step=None)
+            rec.update(images_per_sec=None, g_steps_per_sec=None, seconds_per_step=None)
+        if v.skipped:
+            rec["skipped"] = v.skipped
         if v.error:
             rec["error"] = v.error
+        if (stopped or budget) and v.times and len(v.times) < args.reps:
+            rec["note"] = stopped or budget
         rec.update(
             reps=len(v.times),
             steps_per_rep=v.steps_per_block,
-            scan_k=k if v.framework == "jax" and v.name.startswith("scan") else None,
-            warmup_s=round(v.warmup_s, 3),
-            **v.info(),
-            loadavg_start=load_start,
-            loadavg_end=load_end,
-            measure_wall_s=round(time.time() - t_start, 2),
+            scan_k=v.k if v.framework == "jax" and v.name.startswith("scan") else None,
+            warmup_s=[round(t, 4) for t in v.warmup_s],
+            **(v.info() if getattr(v, "n_params", None) else {}),
+            n_params_match=len(counts) == 1 if counts else None,
+            flops_per_step=flops,
+            flops_source=flops_source,
+            flops_per_step_analytic=analytic["flops_per_step"] if analytic else None,
         )
+        if flops and v.times:
+            achieved = flops / rec["seconds_per_step"] / 1e12
+            peak = peaks.get(v.dtype, peaks.get("*"))
+            rec.update(achieved_tflops=round(achieved, 6), peak_tflops=peak, peak_source=args.peak_source if peak else None,
+                       mfu=round(achieved / peak, 6) if peak else None)
+        rec.update(loadavg_start=load_start, loadavg_end=load_end, measure_wall_s=round(time.time() - t_start, 2), group_wall_s=round(time.time() - t_group, 2))
         emit(rec)
+    if _STOP["requested"]:
+        raise Stop(stopped or "signal")
+
+
+def _install_import_blocker(names: tuple[str, ...]) -> None:
+    """Make these top-level packages look absent (the GPU machine has no grain / tfds): ``None`` in
+    ``sys.modules`` fails ``import`` and makes ``importlib.util.find_spec`` return None, as for a
+    package that is not installed (torch._dynamo probes for tensorflow that way)."""
+    for name in names:
+        if sys.modules.get(name) is not None:
+            raise RuntimeError(f"--forbid-imports: {name} is already imported")
+        sys.modules[name] = None
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="dcgan64,dcgan32", help=f"comma list of {sorted(MODELS)}")
+    p.add_argument("--models", default="dcgan64,dcgan32", help=f"comma list of {list(MODELS)}, or 'all'")
     p.add_argument("--batch", default="64", help="comma list of batch sizes")
-    p.add_argument("--width", type=int, default=64, help="ngf = ndf (64: the PyTorch example)")
+    p.add_argument("--width", type=int, default=None, help="scale every width / hidden size by W/64 (default 64: the experiments' sizes)")
     p.add_argument("--reps", type=int, default=5, help="timed rounds (median reported)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up blocks per variant (excluded)")
     p.add_argument("--scan-k", type=int, default=4, help="steps per scanned call, and steps per timed block")
-    p.add_argument("--variants", default=None, help=f"comma list of {JAX_VARIANTS + TORCH_VARIANTS}, or 'all' (default: {','.join(DEFAULT_VARIANTS)}; --quick: {','.join(QUICK_VARIANTS)})")
+    p.add_argument("--block-target-s", type=float, default=0.0, help="size each variant's block to about this many seconds (0: --scan-k steps)")
+    p.add_argument("--max-block-steps", type=int, default=50)
+    p.add_argument("--variants", default=None, help=f"comma list of {JAX_VARIANTS + TORCH_VARIANTS}, or 'all' (default: {','.join(DEFAULT_VARIANTS)}; --quick: {QUICK_MODELS})")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (JAX_PLATFORMS=cpu) or cuda (JAX_PLATFORMS=cuda, torch on cuda:0)")
     p.add_argument("--threads", type=int, default=None, help="restrict the process to N cores (default: all)")
-    p.add_argument(
-        "--omp-wait-policy",
-        choices=("default", "passive", "active"),
-        default="default",
-        help="set OMP_WAIT_POLICY for PyTorch's OpenMP threads before torch is imported (default: leave the environment alone)",
-    )
+    p.add_argument("--omp-wait-policy", choices=("default", "passive", "active"), default="default",
+                   help="set OMP_WAIT_POLICY for PyTorch's OpenMP threads before torch is imported (default: leave the environment alone)")
+    p.add_argument("--tf32", choices=("default", "on", "off"), default="default",
+                   help="float32 matmuls/convolutions on a GPU: leave both frameworks' defaults, or force TF32 on / off in both")
+    p.add_argument("--cudnn-benchmark", choices=("on", "off"), default="on",
+                   help="torch.backends.cudnn.benchmark on a GPU (on: cuDNN picks its fastest algorithms in the warm-up, as XLA autotunes at compile time)")
+    p.add_argument("--torch-compile-backend", default="inductor", help="torch.compile backend of the compile variants (aot_eager: no code generation)")
+    p.add_argument("--torch-sn-updates", choices=("real_pass", "every_forward"), default="real_pass",
+                   help="PyTorch spectral norm: power iteration on D's real pass only (as gan_jax) or on every training-mode forward (PyTorch's default)")
+    p.add_argument("--flops", choices=("compiled", "lowered", "off"), default=None, help="how to count the reference FLOPs when the jit variant cannot be used (default compiled; --quick: lowered)")
+    p.add_argument("--peak-tflops", default=None, help="peak TFLOP/s for MFU: one number or per dtype, e.g. float32=67,bfloat16=989")
+    p.add_argument("--peak-source", default=None, help="where the peak comes from (recorded in the JSON)")
+    p.add_argument("--time-budget", type=float, default=None, help="soft limit in seconds per (model, batch) group")
+    p.add_argument("--forbid-imports", default=None, help=f"comma list of packages whose import must fail (e.g. {','.join(FORBID_DEFAULT)})")
     p.add_argument("--out", default=None, help="also append the JSON lines to this file")
-    p.add_argument("--quick", action="store_true", help="dcgan32, width 8, batch 8, 2 rounds; no torch.compile")
+    p.add_argument("--quick", action="store_true", help="batch 8, width 8, 2 rounds: dcgan32 (jit, eager) + mlp_cgan_mnist (jit, scan, eager); no torch.compile")
     p.add_argument("--quick-compile", action="store_true", help="with --quick: keep the torch.compile variant")
     args = p.parse_args(argv)
 
+    if args.forbid_imports:
+        _install_import_blocker(tuple(x for x in args.forbid_imports.split(",") if x))
     if args.threads:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.threads])
     if args.quick:
-        args.models, args.batch, args.width, args.reps = "dcgan32", "8", 8, 2
+        args.batch, args.width, args.reps = "8", 8, 2
+        if args.models == p.get_default("models"):
+            args.models = ",".join(QUICK_MODELS)
+        args.flops = args.flops or "lowered"
+    args.flops = args.flops or "compiled"
+    models = list(MODELS) if args.models == "all" else [m for m in args.models.split(",") if m]
     if args.variants is None:
-        args.variants = ",".join(QUICK_VARIANTS if args.quick else DEFAULT_VARIANTS)
-    variants = list(JAX_VARIANTS + TORCH_VARIANTS) if args.variants == "all" else [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in JAX_VARIANTS + TORCH_VARIANTS]
-    models = [m for m in args.models.split(",") if m]
+        per_model = {m: list(QUICK_MODELS.get(m, QUICK_VARIANTS)) if args.quick else list(DEFAULT_VARIANTS) for m in models}
+    else:
+        chosen = list(JAX_VARIANTS + TORCH_VARIANTS) if args.variants == "all" else [v for v in args.variants.split(",") if v]
+        per_model = {m: chosen for m in models}
+    unknown = sorted({v for vs in per_model.values() for v in vs} - set(JAX_VARIANTS + TORCH_VARIANTS))
     if unknown or any(m not in MODELS for m in models):
-        p.error(f"unknown variants {unknown} or models {models}")
+        p.error(f"unknown variants {unknown} or models {[m for m in models if m not in MODELS]}")
 
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ.setdefault("JAX_PLATFORMS", "cpu" if args.device == "cpu" else "cuda")
     if args.omp_wait_policy != "default":
         os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     import jax
     import torch
 
-    torch.set_num_threads(threads)
+    if args.device == "cpu":
+        torch.set_num_threads(threads)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark == "on"
+    if args.tf32 != "default":
+        on = args.tf32 == "on"
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if on else "float32")
+        torch.backends.cuda.matmul.allow_tf32 = on
+        torch.backends.cudnn.allow_tf32 = on
+    dev = jax.devices()[0]
     common = {
-        "device": {"jax": str(jax.devices()[0].device_kind), "torch": "cpu", "cpu": _cpu_name(), "cores": os.cpu_count()},
+        "device": {
+            "jax": str(dev.device_kind), "jax_platform": dev.platform,
+            "torch": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+            "cpu": _cpu_name(), "cores": os.cpu_count(),
+        },
         "threads": {"jax": threads, "torch": torch.get_num_threads()},
         "versions": _versions(),
+        "precision": {
+            "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
+            "torch_float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "torch_cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "torch_cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "torch_cudnn_benchmark": torch.backends.cudnn.benchmark,
+        },
         "quick": args.quick,
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "XLA_FLAGS", "JAX_PLATFORMS")},
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "XLA_FLAGS", "JAX_PLATFORMS",
+                                               "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "JAX_COMPILATION_CACHE_DIR",
+                                               "TORCHINDUCTOR_CACHE_DIR")},
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "notes": "step = 1 D update (real + G(z) fake) + 1 G update (fresh z) + EMA(0.999), Adam 2e-4 (0.5, 0.999), non-saturating BCE-with-logits",
+        "notes": "step = n_critic D updates (each on its own real batch: real + G(z) fake [+ GP]) + 1 G update (fresh z) + G's EMA "
+                 "(+ its BatchNorm statistics pass); images_per_sec = batch * n_critic / seconds_per_step (real images), "
+                 "g_steps_per_sec = 1 / seconds_per_step; flops_per_step: the model's XLA count (float32, lax.conv), the same for every line of a model",
     }
     out = open(args.out, "a") if args.out else None
 
@@ -348,14 +805,19 @@ def main(argv=None) -> int:
             out.write(line + "\n")
             out.flush()
 
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    rc = 0
     try:
         for model in models:
             for batch in (int(b) for b in args.batch.split(",")):
-                run_group(model, batch, args.width, variants, args, common, emit)
+                run_group(model, batch, args.width, per_model[model], args, common, emit)
+    except Stop as e:
+        print(f"# stopped: {e}", file=sys.stderr, flush=True)
+        rc = 124
     finally:
         if out:
             out.close()
-    return 0
+    return rc
 
 
 if __name__ == "__main__":

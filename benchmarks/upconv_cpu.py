@@ -1,11 +1,14 @@
 """Forward + backward time of the DCGAN upsampling layer: nn.ConvTranspose vs UpConv2x.
 
-    python benchmarks/upconv_cpu.py [--quick] [--reps 5]
+    python benchmarks/upconv_cpu.py [--quick] [--reps 5] [--variants conv_transpose,upconv2x]
+    python benchmarks/upconv_cpu.py --quick --variants conv_transpose,upconv2x,winograd,col2im,auto
 
 Times one jit-compiled call computing the layer output and the gradients of
 ``sum(y * cotangent)`` w.r.t. the params (kernel, bias) and the input, for
 ``nn.ConvTranspose(out, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))`` and for
-``gan_jax.models.layers.UpConv2x(out)`` with the same params. Default size: batch 64,
+``gan_jax.models.layers.UpConv2x(out)`` with the same params (and, as the variants
+``winograd``, ``col2im``, ``auto``, ``gan_jax.models.fast_conv.FastUpConv2x(out, impl=...)``,
+the same layer by the formulations of ``fast_conv``). Default size: batch 64,
 16x16 -> 32x32, 256 -> 128 channels (a DCGAN generator layer); ``--quick``: batch 16,
 8x8 -> 16x16, 64 -> 32 channels. Compilation and one warm-up call are excluded; prints
 one JSON line per variant with the median (and min) of ``--reps`` calls, plus the max
@@ -26,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.models.fast_conv import FastUpConv2x
 from gan_jax.models.layers import UpConv2x
 
 
@@ -33,7 +37,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="batch 16, 8x8, 64 -> 32 channels")
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--variants", default="conv_transpose,upconv2x")
+    p.add_argument("--variants", default="conv_transpose,upconv2x", help="comma list of conv_transpose, upconv2x, winograd, col2im, auto")
     args = p.parse_args(argv)
 
     batch, size, cin, cout = (16, 8, 64, 32) if args.quick else (64, 16, 256, 128)
@@ -43,6 +47,7 @@ def main(argv=None) -> int:
     modules = {
         "conv_transpose": nn.ConvTranspose(cout, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2))),
         "upconv2x": UpConv2x(cout),
+        **{impl: FastUpConv2x(cout, impl=impl) for impl in ("winograd", "col2im", "auto")},
     }
     params = modules["conv_transpose"].init(jax.random.key(0), x)
     device = jax.devices()[0]

@@ -6,7 +6,7 @@ Paper:     "Conditional Generative Adversarial Nets", arXiv:1411.1784. Condition
            D 512-512-512) instead of maxout and dropout, the non-saturating loss, and
            Adam 2e-4 / beta1 0.5 instead of SGD with momentum and a decaying learning rate.
 Command:   gan-jax train cgan_mnist --workdir runs/cgan_mnist --set data.dir=../shared/datasets
-Runtime:   10,000 steps with --set train.steps=10000 --set train.ema_decay=0.99 took 8 min
+Runtime:   10,000 steps with --set train.steps=10000 --set recipe.ema_decay=0.99 took 8 min
            on 2 shared CPU cores (run as 5,000 steps, then resumed to 10,000).
 Result:    that run: 96.1 % of class-conditional samples (100 per class, EMA generator) are
            classified as their label by the offline MNIST classifier
@@ -14,7 +14,8 @@ Result:    that run: 96.1 % of class-conditional samples (100 per class, EMA gen
            2,000-step run (EMA 0.999): 10 %, labels not yet followed. Grid: docs/cgan_mnist_samples.png.
 """
 
-from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -24,6 +25,7 @@ def get_config() -> Config:
         model=ModelConfig(
             arch="mlp", z_dim=100, g_hidden=(256, 512, 1024), d_hidden=(512, 512, 512), g_batch_norm=True, conditioning="concat"
         ),
-        train=TrainConfig(steps=20000, batch_size=64, loss="nonsaturating", lr_g=2e-4, lr_d=2e-4, b1=0.5),
+        recipe=RecipeConfig(loss="nonsaturating", lr_g=0.0002, lr_d=0.0002, b1=0.5),
+        train=TrainConfig(steps=20000, batch_size=64),
         log=LogConfig(every=100, sample_every=2000, num_samples=100),
     )

@@ -11,7 +11,8 @@ Runtime:   not measured yet (no GPU was available to the sessions so far).
 Result:    not measured yet; evaluate with gan-jax eval --workdir runs/dcgan_cifar10.
 """
 
-from gan_jax.config import CheckpointConfig, Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import CheckpointConfig, Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -19,7 +20,8 @@ def get_config() -> Config:
         experiment="dcgan_cifar10",
         data=DataConfig(name="cifar10", image_size=32),
         model=ModelConfig(arch="dcgan", z_dim=100, g_width=64, d_width=64, d_batch_norm=True),
-        train=TrainConfig(steps=50000, batch_size=128, loss="nonsaturating", lr_g=2e-4, lr_d=2e-4, b1=0.5, ema_decay=0.999),
+        recipe=RecipeConfig(loss="nonsaturating", lr_g=0.0002, lr_d=0.0002, b1=0.5, ema_decay=0.999),
+        train=TrainConfig(steps=50000, batch_size=128),
         log=LogConfig(every=100, sample_every=1000, num_samples=64),
         checkpoint=CheckpointConfig(every=2000, keep=3),
     )

@@ -7,7 +7,8 @@ Runtime:   see README ("Quickstart") for the measured time on 2 CPU cores.
 Result:    recognisable digits in runs/dcgan_digits/samples.png.
 """
 
-from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -15,6 +16,7 @@ def get_config() -> Config:
         experiment="dcgan_digits",
         data=DataConfig(name="digits", image_size=32),
         model=ModelConfig(arch="dcgan", z_dim=64, g_width=32, d_width=32, d_batch_norm=True),
-        train=TrainConfig(steps=1500, batch_size=64, loss="nonsaturating", lr_g=2e-4, lr_d=2e-4, b1=0.5, ema_decay=0.99),
+        recipe=RecipeConfig(loss="nonsaturating", lr_g=0.0002, lr_d=0.0002, b1=0.5, ema_decay=0.99),
+        train=TrainConfig(steps=1500, batch_size=64),
         log=LogConfig(every=50, sample_every=500, num_samples=64),
     )

@@ -10,7 +10,8 @@ Runtime:   see README ("Training driver") for the measured time of a 3,000-step 
 Result:    recognisable digits in runs/dcgan_mnist/samples.png (README shows a real grid).
 """
 
-from gan_jax.config import CheckpointConfig, Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import CheckpointConfig, Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -18,7 +19,8 @@ def get_config() -> Config:
         experiment="dcgan_mnist",
         data=DataConfig(name="mnist", image_size=28),
         model=ModelConfig(arch="dcgan", z_dim=100, g_width=32, d_width=32, d_batch_norm=True),
-        train=TrainConfig(steps=3000, batch_size=64, loss="nonsaturating", lr_g=2e-4, lr_d=2e-4, b1=0.5, ema_decay=0.99),
+        recipe=RecipeConfig(loss="nonsaturating", lr_g=0.0002, lr_d=0.0002, b1=0.5, ema_decay=0.99),
+        train=TrainConfig(steps=3000, batch_size=64),
         log=LogConfig(every=50, sample_every=500, num_samples=64),
         checkpoint=CheckpointConfig(every=500, keep=3),
     )

@@ -11,7 +11,8 @@ Runtime:   not measured yet.
 Result:    expected: digit-like samples; no number measured yet.
 """
 
-from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -19,6 +20,7 @@ def get_config() -> Config:
         experiment="dragan_mnist",
         data=DataConfig(name="mnist", image_size=28),
         model=ModelConfig(arch="dcgan", z_dim=100, g_width=64, d_width=64, d_batch_norm=False),
-        train=TrainConfig(steps=10000, batch_size=64, loss="nonsaturating", dragan_weight=10.0, lr_g=2e-4, lr_d=2e-4, b1=0.5),
+        recipe=RecipeConfig(loss="nonsaturating", dragan_weight=10.0, lr_g=0.0002, lr_d=0.0002, b1=0.5),
+        train=TrainConfig(steps=10000, batch_size=64),
         log=LogConfig(every=100, sample_every=1000, num_samples=64),
     )

@@ -10,7 +10,8 @@ Runtime:   not measured yet (50,000 generator steps; a GPU run).
 Result:    no reference number in the paper for CIFAR-10 (it shows samples); none measured yet.
 """
 
-from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -18,6 +19,7 @@ def get_config() -> Config:
         experiment="lsgan_cifar10",
         data=DataConfig(name="cifar10", image_size=32),
         model=ModelConfig(arch="dcgan", z_dim=100, g_width=64, d_width=64, d_batch_norm=True),
-        train=TrainConfig(steps=50000, batch_size=64, loss="least_squares", lr_g=2e-4, lr_d=2e-4, b1=0.5, b2=0.999),
+        recipe=RecipeConfig(loss="least_squares", lr_g=0.0002, lr_d=0.0002, b1=0.5, b2=0.999),
+        train=TrainConfig(steps=50000, batch_size=64),
         log=LogConfig(every=100, sample_every=5000, num_samples=64),
     )

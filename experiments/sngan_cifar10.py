@@ -11,7 +11,8 @@ Result:    the paper reports Inception score 8.22 +- 0.05 and FID 21.7 for the R
            SN-GAN (Table 2); not reproduced here yet.
 """
 
-from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -19,6 +20,7 @@ def get_config() -> Config:
         experiment="sngan_cifar10",
         data=DataConfig(name="cifar10", image_size=32),
         model=ModelConfig(arch="sngan", z_dim=128, g_width=256, d_width=128, d_spectral_norm=True),
-        train=TrainConfig(steps=50000, batch_size=64, loss="hinge", n_critic=5, lr_g=2e-4, lr_d=2e-4, b1=0.0, b2=0.9),
+        recipe=RecipeConfig(loss="hinge", n_critic=5, lr_g=0.0002, lr_d=0.0002, b1=0.0, b2=0.9),
+        train=TrainConfig(steps=50000, batch_size=64),
         log=LogConfig(every=100, sample_every=5000, num_samples=64),
     )

@@ -12,7 +12,8 @@ Result:    see the paper's CIFAR-10 table for its reported Inception score / FID
            reproduced here yet.
 """
 
-from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -20,8 +21,7 @@ def get_config() -> Config:
         experiment="sngan_proj_cifar10",
         data=DataConfig(name="cifar10", image_size=32),
         model=ModelConfig(arch="sngan", z_dim=128, g_width=256, d_width=128, d_spectral_norm=True, conditioning="projection"),
-        train=TrainConfig(
-            steps=50000, batch_size=64, loss="hinge", n_critic=5, lr_g=2e-4, lr_d=2e-4, b1=0.0, b2=0.9, lr_schedule="linear"
-        ),
+        recipe=RecipeConfig(loss="hinge", n_critic=5, lr_g=0.0002, lr_d=0.0002, b1=0.0, b2=0.9, lr_schedule="linear"),
+        train=TrainConfig(steps=50000, batch_size=64),
         log=LogConfig(every=100, sample_every=5000, num_samples=100),
     )

@@ -12,7 +12,8 @@ Result:    expected: digit-like samples and a Wasserstein estimate (-loss/d) tha
            as the samples improve (the paper's Figure 3 behaviour); no number measured yet.
 """
 
-from gan_jax.config import Config, DataConfig, LogConfig, ModelConfig, TrainConfig
+from gan_jax.config import Config, DataConfig, LogConfig, TrainConfig
+from gan_jax.families.classic import ModelConfig, RecipeConfig
 
 
 def get_config() -> Config:
@@ -20,15 +21,7 @@ def get_config() -> Config:
         experiment="wgan_mnist",
         data=DataConfig(name="mnist", image_size=28),
         model=ModelConfig(arch="dcgan", z_dim=100, g_width=64, d_width=64, d_batch_norm=True),
-        train=TrainConfig(
-            steps=10000,
-            batch_size=64,
-            loss="wasserstein",
-            n_critic=5,
-            optimizer="rmsprop",
-            lr_g=5e-5,
-            lr_d=5e-5,
-            weight_clip=0.01,
-        ),
+        recipe=RecipeConfig(loss="wasserstein", n_critic=5, optimizer="rmsprop", lr_g=5e-05, lr_d=5e-05, weight_clip=0.01),
+        train=TrainConfig(steps=10000, batch_size=64),
         log=LogConfig(every=100, sample_every=1000, num_samples=64),
     )

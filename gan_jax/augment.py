@@ -14,8 +14,10 @@ images, with per-example randomness:
   ``o - size // 2`` with ``o`` uniform in ``[0, size + (1 - size % 2))``, clipped at the borders.
 * ``flip``: horizontal flip with probability 1/2 (not in the reference; a common GAN default).
 
-Ops run in the order the policy lists them. Randomness comes from ``rng`` only, so equal keys
-give equal augmentations; random numbers are drawn in float32 and results keep ``x.dtype``.
+Ops run in the order the policy lists them. Randomness comes from ``rng`` only, through one key
+per example of the global batch (``gan_jax.noise.example_keys``), so equal keys give equal
+augmentations and a pmapped step (``axis_name``) augments exactly as one device does; random
+numbers are drawn in float32 and results keep ``x.dtype``.
 """
 
 from __future__ import annotations
@@ -23,46 +25,60 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-
-def _uniform(rng: jax.Array, n: int) -> jax.Array:
-    return jax.random.uniform(rng, (n, 1, 1, 1), jnp.float32)
+from gan_jax import noise
 
 
-def _color(x: jax.Array, rng: jax.Array) -> jax.Array:
-    kb, ks, kc = jax.random.split(rng, 3)
-    n = x.shape[0]
-    x = x + (_uniform(kb, n) - 0.5).astype(x.dtype)
+def _per_example(keys: jax.Array, draw) -> jax.Array:
+    """``draw(key)`` for every example's key, stacked (shape (n, ...))."""
+    return jax.vmap(draw)(keys)
+
+
+def _uniform(keys: jax.Array) -> jax.Array:
+    return _per_example(keys, lambda k: jax.random.uniform(k, (), jnp.float32))[:, None, None, None]
+
+
+def _color(x: jax.Array, keys: jax.Array) -> jax.Array:
+    split = jax.vmap(lambda k: jax.random.split(k, 3))(keys)
+    kb, ks, kc = split[:, 0], split[:, 1], split[:, 2]
+    x = x + (_uniform(kb) - 0.5).astype(x.dtype)
     mean_c = x.mean(axis=3, keepdims=True)
-    x = (x - mean_c) * (2 * _uniform(ks, n)).astype(x.dtype) + mean_c
+    x = (x - mean_c) * (2 * _uniform(ks)).astype(x.dtype) + mean_c
     mean_all = x.mean(axis=(1, 2, 3), keepdims=True)
-    return (x - mean_all) * (_uniform(kc, n) + 0.5).astype(x.dtype) + mean_all
+    return (x - mean_all) * (_uniform(kc) + 0.5).astype(x.dtype) + mean_all
 
 
-def _translation(x: jax.Array, rng: jax.Array, ratio: float = 0.125) -> jax.Array:
+def _translation(x: jax.Array, keys: jax.Array, ratio: float = 0.125) -> jax.Array:
     _, h, w, c = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    ky, kx = jax.random.split(rng)
-    dy = jax.random.randint(ky, (x.shape[0],), -sy, sy + 1)
-    dx = jax.random.randint(kx, (x.shape[0],), -sx, sx + 1)
+
+    def draw(k):
+        ky, kx = jax.random.split(k)
+        return jax.random.randint(ky, (), -sy, sy + 1), jax.random.randint(kx, (), -sx, sx + 1)
+
+    dy, dx = _per_example(keys, draw)
     padded = jnp.pad(x, ((0, 0), (sy, sy), (sx, sx), (0, 0)))
     shift = lambda im, oy, ox: jax.lax.dynamic_slice(im, (sy + oy, sx + ox, 0), (h, w, c))
     return jax.vmap(shift)(padded, dy, dx)
 
 
-def _cutout(x: jax.Array, rng: jax.Array, ratio: float = 0.5) -> jax.Array:
+def _cutout(x: jax.Array, keys: jax.Array, ratio: float = 0.5) -> jax.Array:
     n, h, w, _ = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    ky, kx = jax.random.split(rng)
-    top = jax.random.randint(ky, (n, 1, 1), 0, h + (1 - ch % 2)) - ch // 2
-    left = jax.random.randint(kx, (n, 1, 1), 0, w + (1 - cw % 2)) - cw // 2
+
+    def draw(k):
+        ky, kx = jax.random.split(k)
+        return jax.random.randint(ky, (), 0, h + (1 - ch % 2)), jax.random.randint(kx, (), 0, w + (1 - cw % 2))
+
+    top, left = _per_example(keys, draw)
+    top, left = (top - ch // 2)[:, None, None], (left - cw // 2)[:, None, None]
     rows = jnp.arange(h)[None, :, None]
     cols = jnp.arange(w)[None, None, :]
     inside = (rows >= top) & (rows < top + ch) & (cols >= left) & (cols < left + cw)
     return x * jnp.where(inside, 0, 1).astype(x.dtype)[..., None]
 
 
-def _flip(x: jax.Array, rng: jax.Array) -> jax.Array:
-    flip = jax.random.bernoulli(rng, 0.5, (x.shape[0], 1, 1, 1))
+def _flip(x: jax.Array, keys: jax.Array) -> jax.Array:
+    flip = _per_example(keys, lambda k: jax.random.bernoulli(k, 0.5))[:, None, None, None]
     return jnp.where(flip, x[:, :, ::-1, :], x)
 
 
@@ -71,17 +87,21 @@ _OPS = {"color": _color, "translation": _translation, "cutout": _cutout, "flip":
 AUGMENT_POLICIES = tuple(_OPS)
 
 
-def diff_augment(x: jax.Array, rng: jax.Array, policy: tuple[str, ...]) -> jax.Array:
+def diff_augment(x: jax.Array, rng: jax.Array, policy: tuple[str, ...], axis_name: str | None = None) -> jax.Array:
     """Augment a batch of NHWC images in [-1, 1] with the ops named in ``policy``, in order.
 
     Empty policy: ``x`` unchanged. Jit-able (the policy is static Python data) and
-    differentiable w.r.t. ``x``; each example draws its own random parameters from ``rng``.
+    differentiable w.r.t. ``x``; each example draws its own random parameters from its own key.
     """
     unknown = [p for p in policy if p not in _OPS]
     if unknown:
         raise ValueError(f"unknown DiffAugment policy {unknown}; choose from {AUGMENT_POLICIES}")
     if x.ndim != 4:
         raise ValueError(f"diff_augment expects NHWC images, got shape {x.shape}")
-    for p, key in zip(policy, jax.random.split(rng, max(len(policy), 1))):
-        x = _OPS[p](x, key)
+    if not policy:
+        return x
+    keys = noise.example_keys(rng, x.shape[0], axis_name)
+    op_keys = jax.vmap(lambda k: jax.random.split(k, len(policy)))(keys)  # (n, len(policy)) keys
+    for j, p in enumerate(policy):
+        x = _OPS[p](x, op_keys[:, j])
     return x

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of a training run: the ``GANState``, the data iterator and the config.
+"""Orbax checkpoints of a training run: the ``TrainState``, the data iterator and the config.
 
 Layout: ``WORKDIR/checkpoints/<step>/{state,data,config}``. Each save is atomic: Orbax
 writes a temporary directory and renames it once complete, so a run killed at any moment
@@ -10,13 +10,15 @@ Orbax's classic ``best_fn``/``max_to_keep`` options rank *all* checkpoints by th
 and can delete the newest one (so a preempted run would resume from an old step); we use
 ``AnyPreservationPolicy([LatestN, BestN])`` instead, which never drops the newest ``keep``.
 
-Static parts of the state (modules, optimizers, spec) are not saved: they are rebuilt
+Static parts of the state (modules, optimizers, EMA settings) are not saved: they are rebuilt
 from the config, and the restored arrays take the shardings of the target state, so a
 run saved on 8 devices restores on 1 (or the other way round).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from flax import serialization
 from orbax.checkpoint import checkpoint_managers as policies
 
 from gan_jax.config import UserError
-from gan_jax.state import GANState
+from gan_jax.engine import TrainState
 
 ITEMS = ("state", "data", "config")
 
@@ -35,13 +37,33 @@ def checkpoint_dir(workdir: str | Path) -> Path:
     return Path(workdir).resolve() / "checkpoints"
 
 
-def _abstract(target: GANState) -> Any:
+def _abstract(target: TrainState) -> Any:
     """Shapes, dtypes and shardings to restore into (those of ``target``'s arrays)."""
 
     def leaf(x):
         return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None))
 
     return jax.tree.map(leaf, serialization.to_state_dict(target))
+
+
+#: what Orbax's CheckpointManager logs (through absl, as warnings) when it is opened read-only, as
+#: ``gan-jax sample`` / ``eval`` do: expected, so not shown to users
+_READ_ONLY_NOISE = ("CheckpointManagerOptions.read_only=True", "Given directory is read only")
+
+
+class _DropReadOnlyNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_READ_ONLY_NOISE)
+
+
+@contextlib.contextmanager
+def _quiet_read_only():
+    logger, flt = logging.getLogger("absl"), _DropReadOnlyNoise()
+    logger.addFilter(flt)
+    try:
+        yield
+    finally:
+        logger.removeFilter(flt)
 
 
 def _first_line(e: Exception) -> str:
@@ -83,17 +105,18 @@ class Checkpointer:
                     keep_checkpoints_without_metrics=False,  # LatestN already protects recent ones
                 )
             )
-        options = ocp.CheckpointManagerOptions(
-            read_only=read_only,
-            create=not read_only,
-            enable_async_checkpointing=async_save,
-            cleanup_tmp_directories=not read_only,
-            preservation_policy=policies.AnyPreservationPolicy(keep_policies),
-        )
-        if read_only and not self.directory.is_dir():
-            self._manager = None
-        else:
-            self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
+        with _quiet_read_only() if read_only else contextlib.nullcontext():
+            options = ocp.CheckpointManagerOptions(
+                read_only=read_only,
+                create=not read_only,
+                enable_async_checkpointing=async_save,
+                cleanup_tmp_directories=not read_only,
+                preservation_policy=policies.AnyPreservationPolicy(keep_policies),
+            )
+            if read_only and not self.directory.is_dir():
+                self._manager = None
+            else:
+                self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
 
     # -- queries ---------------------------------------------------------------------------
     def all_steps(self) -> list[int]:
@@ -103,7 +126,7 @@ class Checkpointer:
         return self._manager.latest_step() if self._manager else None
 
     # -- save / restore ----------------------------------------------------------------------
-    def save(self, step: int, state: GANState, *, data_state: dict | None, config: dict, metrics: dict[str, float] | None = None) -> None:
+    def save(self, step: int, state: TrainState, *, data_state: dict | None, config: dict, metrics: dict[str, float] | None = None) -> None:
         """Save (asynchronously if configured). ``metrics`` rank the checkpoint for ``best_metric``."""
         if metrics is not None and self.best_metric and self.best_metric not in metrics:
             raise UserError(f"checkpoint.best_metric={self.best_metric!r} is not among the evaluated metrics {sorted(metrics)}")
@@ -114,7 +137,7 @@ class Checkpointer:
         )
         self._manager.save(step, args=args, metrics=metrics if self.best_metric else None, force=True)
 
-    def restore(self, target: GANState, step: int | None = None) -> tuple[GANState, dict, dict]:
+    def restore(self, target: TrainState, step: int | None = None) -> tuple[TrainState, dict, dict]:
         """(state, data iterator state, config dict) of ``step`` (default: the latest).
 
         ``target`` is a state built from the same config; its arrays' shardings decide where
@@ -161,7 +184,7 @@ def latest_step(workdir: str | Path) -> int | None:
         return ckpt.latest_step()
 
 
-def restore_state(workdir: str | Path, target: GANState, step: int | None = None) -> GANState:
-    """Only the ``GANState`` of ``WORKDIR``'s checkpoint ``step`` (default: latest), onto ``target``."""
+def restore_state(workdir: str | Path, target: TrainState, step: int | None = None) -> TrainState:
+    """Only the ``TrainState`` of ``WORKDIR``'s checkpoint ``step`` (default: latest), onto ``target``."""
     with Checkpointer(workdir, read_only=True) as ckpt:
         return ckpt.restore(target, step)[0]

@@ -85,24 +85,24 @@ def _train(args) -> int:
 
 
 def _restore(workdir: Path):
-    """(dataset, restored state) of a trained workdir."""
+    """(dataset, recipe, restored state) of a trained workdir."""
     from gan_jax import checkpoint
     from gan_jax.config import UserError, read_config
     from gan_jax.experiment import build_state
-    from gan_jax.train import CONFIG_FILE
+    from gan_jax.config import CONFIG_FILE
 
     if not (workdir / CONFIG_FILE).is_file():
         raise UserError(f"{workdir} holds no gan-jax run (no {CONFIG_FILE}); train first")
-    dataset, target = build_state(read_config(workdir / CONFIG_FILE))
-    return dataset, checkpoint.restore_state(workdir, target)
+    dataset, recipe, target = build_state(read_config(workdir / CONFIG_FILE))
+    return dataset, recipe, checkpoint.restore_state(workdir, target)
 
 
-def _check_label(label, dataset, state) -> None:
+def _check_label(label, dataset, recipe) -> None:
     from gan_jax.config import UserError
 
     if label is None:
         return
-    if not state.spec.conditional:
+    if not recipe.num_classes:
         raise UserError("--label needs a conditional model; this generator ignores labels")
     if not 0 <= label < dataset.num_classes:
         raise UserError(f"--label must be in 0..{dataset.num_classes - 1}, got {label}")
@@ -113,7 +113,7 @@ def _sample(args) -> int:
 
     from gan_jax.config import UserError
     from gan_jax.images import to_uint8
-    from gan_jax.train import class_rows, sample, write_samples
+    from gan_jax.sampling import class_rows, sample, write_samples
 
     workdir = Path(args.workdir)
     out = Path(args.out)
@@ -121,16 +121,16 @@ def _sample(args) -> int:
         raise UserError(f"--out must end in .npy or .png, got {out.name!r}")
     if args.num < 1:
         raise UserError(f"--num must be >= 1, got {args.num}")
-    dataset, state = _restore(workdir)
-    _check_label(args.label, dataset, state)
+    dataset, recipe, state = _restore(workdir)
+    _check_label(args.label, dataset, recipe)
     num, labels, ncol = args.num, None, None
-    if state.spec.conditional:
+    if recipe.num_classes:
         if args.label is not None:
             labels = np.full(num, args.label, np.int32)
         else:  # a class per row
             labels = class_rows(num, dataset.num_classes)
             num, ncol = len(labels), len(labels) // dataset.num_classes
-    samples = sample(state, num, seed=args.seed, use_ema=not args.no_ema, labels=labels)
+    samples = sample(recipe, state, num, seed=args.seed, use_ema=not args.no_ema, labels=labels)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, to_uint8(samples) if dataset.is_image else samples.astype(np.float32))
@@ -145,18 +145,18 @@ def _interpolate(args) -> int:
 
     from gan_jax.config import UserError
     from gan_jax.images import to_uint8
-    from gan_jax.train import interpolate, interpolation_grid
+    from gan_jax.sampling import interpolate, interpolation_grid
 
     out = Path(args.out)
     if out.suffix not in (".png", ".gif"):
         raise UserError(f"--out must end in .png or .gif, got {out.name!r}")
     if args.pairs < 1 or args.steps < 2:
         raise UserError(f"need --pairs >= 1 and --steps >= 2, got {args.pairs} and {args.steps}")
-    dataset, state = _restore(Path(args.workdir))
+    dataset, recipe, state = _restore(Path(args.workdir))
     if not dataset.is_image:
         raise UserError(f"interpolate draws images; dataset {dataset.name!r} has points")
-    _check_label(args.label if state.spec.conditional else None, dataset, state)
-    frames = interpolate(state, num_pairs=args.pairs, num_steps=args.steps, seed=args.seed, use_ema=not args.no_ema, label=args.label)
+    _check_label(args.label if recipe.num_classes else None, dataset, recipe)
+    frames = interpolate(recipe, state, num_pairs=args.pairs, num_steps=args.steps, seed=args.seed, use_ema=not args.no_ema, label=args.label)
     scale = max(1, 128 // frames.shape[2])
 
     def picture(a):

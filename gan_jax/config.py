@@ -1,19 +1,29 @@
 """Experiment configuration (driver side: the core never sees these objects).
 
-An experiment is a Python file in ``experiments/`` with a ``get_config() -> Config``
-whose docstring says what it reproduces, the command and the expected result.
-``load_experiment`` finds it by name or path; ``apply_overrides`` applies
-``--set section.field=value`` with type checking against the dataclass fields.
+An experiment is a Python file in ``experiments/`` (shipped inside the package as
+``gan_jax.experiments``) with a ``get_config() -> Config`` whose docstring says what it
+reproduces, the command and the expected result. ``load_experiment`` finds it by name or path;
+``apply_overrides`` applies ``--set section.field=value`` with type checking.
+
+Sections: ``data``, ``train`` (steps, batch, seed, parallelism), ``log`` and ``checkpoint`` are
+shared by every family; ``model`` and ``recipe`` belong to the config's ``family`` (a module of
+``gan_jax.families``): a new family brings its own two dataclasses and its recipe builder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.resources
 import importlib.util
 import json
 import typing
 from pathlib import Path
 from typing import Any
+
+
+#: the resolved config of a run, in its workdir
+CONFIG_FILE = "config.json"
 
 
 class UserError(Exception):
@@ -34,73 +44,10 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
-    #: "dcgan", "mlp" or "sngan" (SNGAN ResNet, 32/48/64 px)
-    arch: str = "dcgan"
-    z_dim: int = 100
-    #: DCGAN channel widths (ngf / ndf)
-    g_width: int = 64
-    d_width: int = 64
-    d_batch_norm: bool = True
-    #: DCGAN upsampling: "subpixel" (fast everywhere, exact) or "conv_transpose"
-    g_upsample: str = "subpixel"
-    #: BatchNorm in the MLP generator's hidden layers
-    g_batch_norm: bool = False
-    #: MLP hidden layer sizes
-    g_hidden: tuple[int, ...] = (256, 256)
-    d_hidden: tuple[int, ...] = (256, 256)
-    #: spectral normalisation of every D layer (dcgan, sngan)
-    d_spectral_norm: bool = False
-    #: class conditioning: "none"; "concat" (one-hot concatenated to z and to D's input:
-    #: mlp, dcgan); "projection" (conditional BatchNorm in G + projection D: sngan);
-    #: "acgan" (G conditioned as above, D with an auxiliary classifier head: dcgan, sngan)
-    conditioning: str = "none"
-
-
-@dataclasses.dataclass
 class TrainConfig:
     steps: int = 2000
-    #: global batch size (per critic step)
+    #: global batch size (per real batch; a step may read several, e.g. one per critic update)
     batch_size: int = 64
-    #: a name in ``gan_jax.losses.LOSSES``
-    loss: str = "nonsaturating"
-    n_critic: int = 1
-    #: separate learning rates for G and D (TTUR, Heusel et al. 2017)
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    #: "constant" or "linear" (decay to 0 at the last step)
-    lr_schedule: str = "constant"
-    b1: float = 0.5
-    b2: float = 0.999
-    ema_decay: float = 0.999
-    label_smoothing: float = 0.0
-    pack: int = 1
-    #: WGAN-GP weight (lambda; 0 = off)
-    gp_weight: float = 0.0
-    #: R1 gamma (the penalty is gamma/2 * E||grad D(x)||^2; 0 = off)
-    r1_gamma: float = 0.0
-    #: "adam", "optimistic_adam" or "rmsprop" (for both G and D)
-    optimizer: str = "adam"
-    #: WGAN-GP: penalise only gradient norms above 1
-    gp_one_sided: bool = False
-    #: R2 gamma (gamma/2 * E||grad D(G(z))||^2 on generated data; 0 = off)
-    r2_gamma: float = 0.0
-    #: DRAGAN gradient-penalty weight (lambda; 0 = off)
-    dragan_weight: float = 0.0
-    #: lazy regularisation: gradient penalties every N D steps with weight * N
-    d_reg_every: int = 1
-    #: WGAN weight clipping of D's parameters to [-c, c] (0 = off)
-    weight_clip: float = 0.0
-    #: BigGAN orthogonal regularisation weight on G's kernels (0 = off)
-    g_ortho_weight: float = 0.0
-    #: historical averaging weight for G and D (0 = off)
-    hist_weight: float = 0.0
-    #: instance noise std on everything D sees (0 = off), annealed linearly to 0 over
-    #: instance_noise_anneal steps (0 = constant)
-    instance_noise: float = 0.0
-    instance_noise_anneal: int = 0
-    #: ACGAN class-loss weight (used with model.conditioning=acgan)
-    aux_weight: float = 1.0
     seed: int = 0
     #: "jit" (Mesh + NamedSharding) or "pmap"
     parallel: str = "jit"
@@ -135,43 +82,76 @@ class CheckpointConfig:
     async_save: bool = True
 
 
+DEFAULT_FAMILY = "classic"
+
+
+def family_module(name: str):
+    """The ``gan_jax.families`` module of a family (its config dataclasses and builder)."""
+    from gan_jax.families import FAMILIES
+
+    if name not in FAMILIES:
+        raise UserError(f"unknown family {name!r}; choose one of {', '.join(sorted(FAMILIES))}")
+    return importlib.import_module(FAMILIES[name])
+
+
 @dataclasses.dataclass
 class Config:
     experiment: str = "custom"
+    #: the GAN family: which ``model`` and ``recipe`` sections this config has (``gan_jax.families``)
+    family: str = DEFAULT_FAMILY
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    #: the family's model section (default: the family's ``ModelConfig()``)
+    model: Any = None
+    #: the family's recipe section: losses, optimizers, regularisers (default: ``RecipeConfig()``)
+    recipe: Any = None
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
 
+    def __post_init__(self):
+        fam = family_module(self.family)
+        if self.model is None:
+            self.model = fam.ModelConfig()
+        if self.recipe is None:
+            self.recipe = fam.RecipeConfig()
+        for section, cls in (("model", fam.ModelConfig), ("recipe", fam.RecipeConfig)):
+            if type(getattr(self, section)) is not cls:
+                raise UserError(f"config.{section} of family {self.family!r} must be a {cls.__module__}.{cls.__name__}, "
+                                f"got {type(getattr(self, section)).__name__}")
 
-def experiments_dir() -> Path:
-    """The repository's ``experiments/`` folder (beside the ``gan_jax`` package)."""
-    return Path(__file__).resolve().parent.parent / "experiments"
+
+EXPERIMENTS_PACKAGE = "gan_jax.experiments"
 
 
 def list_experiments() -> list[str]:
-    d = experiments_dir()
-    return sorted(p.stem for p in d.glob("*.py") if not p.stem.startswith("_")) if d.is_dir() else []
+    """The experiments shipped with gan_jax (``experiments/`` = the ``gan_jax.experiments`` package)."""
+    try:
+        files = importlib.resources.files(EXPERIMENTS_PACKAGE).iterdir()
+    except ModuleNotFoundError:
+        return []
+    return sorted(f.name[:-3] for f in files if f.name.endswith(".py") and not f.name.startswith("_"))
 
 
 def load_experiment(name_or_path: str) -> Config:
-    """``get_config()`` of ``experiments/NAME.py``, or of a config file given by path."""
+    """``get_config()`` of the shipped experiment ``NAME``, or of a config file given by path."""
     path = Path(name_or_path)
     if path.suffix != ".py":
-        path = experiments_dir() / f"{name_or_path}.py"
-        if not path.is_file():
+        if name_or_path not in list_experiments():
             raise UserError(f"unknown experiment {name_or_path!r}; available: {', '.join(list_experiments()) or 'none'}")
-    elif not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    spec = importlib.util.spec_from_file_location(f"gan_jax_experiment_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+        module = importlib.import_module(f"{EXPERIMENTS_PACKAGE}.{name_or_path}")
+        where = f"experiment {name_or_path}"
+    else:
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        spec = importlib.util.spec_from_file_location(f"gan_jax_experiment_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        where = str(path)
     if not hasattr(module, "get_config"):
-        raise UserError(f"{path} has no get_config() function")
+        raise UserError(f"{where} has no get_config() function")
     config = module.get_config()
     if not isinstance(config, Config):
-        raise UserError(f"{path}: get_config() must return gan_jax.config.Config, got {type(config).__name__}")
+        raise UserError(f"{where}: get_config() must return gan_jax.config.Config, got {type(config).__name__}")
     return config
 
 
@@ -205,6 +185,9 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
         if not sep:
             raise UserError(f"--set expects key=value, got {item!r}")
         path = key.strip().split(".")
+        if path == ["family"]:
+            raise UserError("--set family=... is not supported: the family decides the model and recipe sections; "
+                            "start from an experiment of that family")
         target = config
         for part in path[:-1]:
             if not dataclasses.is_dataclass(target) or part not in {f.name for f in dataclasses.fields(target)}:
@@ -212,7 +195,7 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
             target = getattr(target, part)
         hints = typing.get_type_hints(type(target)) if dataclasses.is_dataclass(target) else {}
         field = path[-1]
-        if field not in hints or dataclasses.is_dataclass(hints[field]):
+        if field not in hints or dataclasses.is_dataclass(getattr(target, field)):
             raise UserError(f"--set: unknown config key {key!r}")
         setattr(target, field, _parse(value.strip(), hints[field], key))
     return config
@@ -224,6 +207,9 @@ def to_dict(config: Config) -> dict:
 
 def from_dict(d: dict, cls: type = Config) -> Any:
     hints = typing.get_type_hints(cls)
+    if cls is Config:  # the family decides the types of the model and recipe sections
+        fam = family_module(d.get("family", DEFAULT_FAMILY))
+        hints = {**hints, "model": fam.ModelConfig, "recipe": fam.RecipeConfig}
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in d:
@@ -244,5 +230,7 @@ def save_config(config: Config, path: Path) -> None:
 def read_config(path: Path) -> Config:
     try:
         return from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError) as e:
+    except UserError as e:
         raise UserError(f"cannot read config {path}: {e}") from None
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"cannot read config {path}: {e} (written by another gan_jax version?)") from None

@@ -111,17 +111,17 @@ def _reference(dataset, net, *, data_dir, num_real, progress):
         raise UserError(str(e).splitlines()[0]) from None
 
 
-def _generated_features(state, dataset, net, *, num, batch_size, seed, use_ema, keep_features, keep_probs, progress):
+def _generated_features(recipe, state, dataset, net, *, num, batch_size, seed, use_ema, keep_features, keep_probs, progress):
     """Streaming stats (and optionally features / class probabilities) of ``num`` generated images."""
     from gan_jax.images import to_uint8
     from gan_jax.metrics import StreamingStats
     from gan_jax.metrics.features import iter_features
-    from gan_jax.train import _generate, fixed_latents
+    from gan_jax.sampling import _generate, fixed_latents
 
-    z = fixed_latents(state, num, seed)
+    z = fixed_latents(recipe, num, seed)
     labels = None
-    if state.spec.conditional:  # balanced classes
-        labels = jnp.asarray(np.arange(num) % max(dataset.num_classes, 1), jnp.int32)
+    if recipe.num_classes:  # balanced classes
+        labels = jnp.asarray(np.arange(num) % recipe.num_classes, jnp.int32)
     stats = StreamingStats.init(net.dim)
     kept_f, kept_p = [], []
     bar = tqdm(total=num, desc=f"features [{net.name}]", disable=not progress, unit="img", dynamic_ncols=True)
@@ -132,7 +132,7 @@ def _generated_features(state, dataset, net, *, num, batch_size, seed, use_ema, 
         if valid < batch_size and num > batch_size:  # one compiled shape
             zb = jnp.concatenate([zb, jnp.zeros((batch_size - valid, zb.shape[1]), zb.dtype)])
             yb = None if yb is None else jnp.concatenate([yb, jnp.zeros((batch_size - valid,), yb.dtype)])
-        images = to_uint8(np.asarray(_generate(state, zb, yb, use_ema=use_ema))[:valid])
+        images = to_uint8(np.asarray(_generate(recipe, state, zb, yb, use_ema=use_ema))[:valid])
         for f, logits in iter_features(net, [images]):
             stats = stats.update(f)
             if keep_features:
@@ -146,7 +146,7 @@ def _generated_features(state, dataset, net, *, num, batch_size, seed, use_ema, 
     return (stats, np.concatenate(kept_f) if keep_features else None, np.concatenate(kept_p) if keep_probs else None)
 
 
-def compute_metrics(state, dataset, *, metrics: Sequence[str] = METRICS, features: str | None = None, num: int = 10000,
+def compute_metrics(recipe, state, dataset, *, metrics: Sequence[str] = METRICS, features: str | None = None, num: int = 10000,
                     data_dir=None, batch_size: int = 500, seed: int = 0, use_ema: bool = True,
                     num_real: int | None = None, progress: bool = False) -> dict[str, float]:
     """The metrics of a (restored) ``state`` against ``dataset``'s training split, flat-named."""
@@ -160,7 +160,7 @@ def compute_metrics(state, dataset, *, metrics: Sequence[str] = METRICS, feature
     net = _feature_net(features, dataset)
     ref = _reference(dataset, net, data_dir=data_dir, num_real=num_real, progress=progress)
     stats, fake, probs = _generated_features(
-        state, dataset, net, num=num, batch_size=min(batch_size, num), seed=seed, use_ema=use_ema,
+        recipe, state, dataset, net, num=num, batch_size=min(batch_size, num), seed=seed, use_ema=use_ema,
         keep_features=bool({"kid", "pr"} & set(metrics)), keep_probs="is" in metrics, progress=progress)
     s = net.name
     out: dict[str, float] = {}
@@ -210,7 +210,7 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
     """
     from gan_jax import checkpoint
     from gan_jax.experiment import build_state
-    from gan_jax.train import CONFIG_FILE
+    from gan_jax.config import CONFIG_FILE
 
     t0 = time.perf_counter()
     workdir = Path(workdir)
@@ -220,13 +220,13 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
     config = read_config(workdir / CONFIG_FILE)
     if data_dir is None:
         data_dir = getattr(config.data, "dir", None) or None
-    dataset, target = build_state(config)
+    dataset, recipe, target = build_state(config)
     _feature_net(features, dataset)  # fail on a bad --features before restoring anything
     step = checkpoint.latest_step(workdir)
     if step is None:
         raise UserError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}; train first")
     state = checkpoint.restore_state(workdir, target, step)
-    result = compute_metrics(state, dataset, metrics=metrics, features=features, num=num, data_dir=data_dir,
+    result = compute_metrics(recipe, state, dataset, metrics=metrics, features=features, num=num, data_dir=data_dir,
                              batch_size=batch_size, seed=seed, use_ema=use_ema, num_real=num_real, progress=progress)
     net = _feature_net(features, dataset)
     out = {"step": int(step), **result}
@@ -242,7 +242,7 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
     return out
 
 
-def state_evaluator(config: Config, dataset, *, num: int | None = None, data_dir=None) -> Callable[[Any], dict[str, float]]:
+def state_evaluator(config: Config, dataset, recipe, *, num: int | None = None, data_dir=None) -> Callable[[Any], dict[str, float]]:
     """``state -> metrics`` for ranking checkpoints by ``config.checkpoint.best_metric``.
 
     The metric name says what to compute: ``fid_mnist`` -> FID with the MNIST classifier,
@@ -262,6 +262,6 @@ def state_evaluator(config: Config, dataset, *, num: int | None = None, data_dir
     data_dir = data_dir or getattr(config.data, "dir", None) or None
 
     def evaluator(state) -> dict[str, float]:
-        return compute_metrics(state, dataset, metrics=(kind,), features=suffix, num=num, data_dir=data_dir, progress=False)
+        return compute_metrics(recipe, state, dataset, metrics=(kind,), features=suffix, num=num, data_dir=data_dir, progress=False)
 
     return evaluator

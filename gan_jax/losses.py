@@ -127,35 +127,46 @@ def least_squares_g(*, fake_logits: Array) -> Array:
 # whether real data is more realistic than the *average* fake (and vice versa):
 #   D_ra(x_r) = sigmoid(C(x_r) - E_f[C(x_f)]),   D_ra(x_f) = sigmoid(C(x_f) - E_r[C(x_r)]).
 # Unlike the other generator losses these need the real logits too (``GANLoss.relativistic``);
-# the batch means are not detached (as in the paper's code). The author's code divides each
-# loss by 2; we follow the paper's equations (a constant factor, invisible to Adam).
+# the batch means are not detached (as in the paper's code) and, under pmap (``axis_name``), are
+# means over the global batch. The author's code divides each loss by 2; we follow the paper's
+# equations (a constant factor, invisible to Adam).
 
 
-def relativistic_avg_d(*, real_logits: Array, fake_logits: Array) -> tuple[Array, Array]:
+def _mean(x: Array, axis_name: str | None) -> Array:
+    """Batch mean; under pmap (``axis_name``) the mean over the global batch."""
+    m = jnp.mean(x)
+    return m if axis_name is None else jax.lax.pmean(m, axis_name)
+
+
+def relativistic_avg_d(*, real_logits: Array, fake_logits: Array, axis_name: str | None = None) -> tuple[Array, Array]:
     """RaSGAN discriminator: -E_r[log D_ra(x_r)] - E_f[log(1 - D_ra(x_f))]."""
-    real = jnp.mean(jax.nn.softplus(-(real_logits - jnp.mean(fake_logits))))  # -log sigmoid(C_r - mean C_f)
-    fake = jnp.mean(jax.nn.softplus(fake_logits - jnp.mean(real_logits)))  # -log(1 - sigmoid(C_f - mean C_r))
+    mean_r, mean_f = _mean(real_logits, axis_name), _mean(fake_logits, axis_name)
+    real = jnp.mean(jax.nn.softplus(-(real_logits - mean_f)))  # -log sigmoid(C_r - mean C_f)
+    fake = jnp.mean(jax.nn.softplus(fake_logits - mean_r))  # -log(1 - sigmoid(C_f - mean C_r))
     return real, fake
 
 
-def relativistic_avg_g(*, fake_logits: Array, real_logits: Array) -> Array:
+def relativistic_avg_g(*, fake_logits: Array, real_logits: Array, axis_name: str | None = None) -> Array:
     """RaSGAN generator: -E_f[log D_ra(x_f)] - E_r[log(1 - D_ra(x_r))] (the roles swapped)."""
-    fake = jnp.mean(jax.nn.softplus(-(fake_logits - jnp.mean(real_logits))))  # -log sigmoid(C_f - mean C_r)
-    real = jnp.mean(jax.nn.softplus(real_logits - jnp.mean(fake_logits)))  # -log(1 - sigmoid(C_r - mean C_f))
+    mean_r, mean_f = _mean(real_logits, axis_name), _mean(fake_logits, axis_name)
+    fake = jnp.mean(jax.nn.softplus(-(fake_logits - mean_r)))  # -log sigmoid(C_f - mean C_r)
+    real = jnp.mean(jax.nn.softplus(real_logits - mean_f))  # -log(1 - sigmoid(C_r - mean C_f))
     return fake + real
 
 
-def relativistic_avg_ls_d(*, real_logits: Array, fake_logits: Array) -> tuple[Array, Array]:
+def relativistic_avg_ls_d(*, real_logits: Array, fake_logits: Array, axis_name: str | None = None) -> tuple[Array, Array]:
     """RaLSGAN discriminator: E_r[(C_r - E_f C_f - 1)^2] + E_f[(C_f - E_r C_r + 1)^2]."""
-    real = jnp.mean((real_logits - jnp.mean(fake_logits) - 1.0) ** 2)
-    fake = jnp.mean((fake_logits - jnp.mean(real_logits) + 1.0) ** 2)
+    mean_r, mean_f = _mean(real_logits, axis_name), _mean(fake_logits, axis_name)
+    real = jnp.mean((real_logits - mean_f - 1.0) ** 2)
+    fake = jnp.mean((fake_logits - mean_r + 1.0) ** 2)
     return real, fake
 
 
-def relativistic_avg_ls_g(*, fake_logits: Array, real_logits: Array) -> Array:
+def relativistic_avg_ls_g(*, fake_logits: Array, real_logits: Array, axis_name: str | None = None) -> Array:
     """RaLSGAN generator: E_f[(C_f - E_r C_r - 1)^2] + E_r[(C_r - E_f C_f + 1)^2]."""
-    fake = jnp.mean((fake_logits - jnp.mean(real_logits) - 1.0) ** 2)
-    real = jnp.mean((real_logits - jnp.mean(fake_logits) + 1.0) ** 2)
+    mean_r, mean_f = _mean(real_logits, axis_name), _mean(fake_logits, axis_name)
+    fake = jnp.mean((fake_logits - mean_r - 1.0) ** 2)
+    real = jnp.mean((real_logits - mean_f + 1.0) ** 2)
     return fake + real
 
 
@@ -191,7 +202,8 @@ class GANLoss(NamedTuple):
     g: Callable[..., Array]
     #: whether the discriminator loss accepts ``label_smoothing``
     smoothable: bool = False
-    #: whether the generator loss needs ``real_logits`` too (the train step then runs D on a real batch)
+    #: whether the generator loss needs ``real_logits`` too (the train step then runs D on a real
+    #: batch); relativistic losses also take ``axis_name`` for their global batch means
     relativistic: bool = False
 
 

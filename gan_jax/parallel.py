@@ -1,4 +1,4 @@
-"""Data parallelism for ``gan_jax.steps.train_step``, two ways.
+"""Data parallelism for a recipe's train step (``gan_jax.engine``), two ways.
 
 (a) Default: ``jax.jit`` over a 1-D ``Mesh`` with axis ``"data"``. The batch is
     sharded along its example axis, the state is replicated; XLA inserts the gradient
@@ -7,9 +7,9 @@
     ``jax.devices()`` and feed each process's slice of the global batch to
     ``shard_batch`` (``jax.make_array_from_process_local_data``).
 
-(b) ``jax.pmap`` with an axis name: the state is given the axis name
-    (``pmap_state``), so the step ``pmean``s gradients and metrics and the models
-    synchronise BatchNorm statistics over it; the batch carries a leading device axis.
+(b) ``jax.pmap`` with an axis name: the models get the axis name (``pmap_state``), so they
+    synchronise BatchNorm statistics over it, and the step ``pmean``s gradients and metrics and
+    draws its noise for the global batch; the batch carries a leading device axis.
 
 Both compute the same update as one device on the same global batch (tested on 8
 forced CPU devices in ``tests/test_parallel.py``).
@@ -17,7 +17,6 @@ forced CPU devices in ``tests/test_parallel.py``).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Sequence
 
 import jax
@@ -25,8 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import steps
-from gan_jax.state import GANState
+from gan_jax.engine import Recipe, TrainState, TrainStep
 
 DATA_AXIS = "data"
 
@@ -54,9 +52,9 @@ def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
-def batch_sharding(mesh: Mesh, n_critic: int = 1) -> NamedSharding:
-    """Examples split over ``"data"``; with n_critic > 1 the leading critic axis is not split."""
-    return NamedSharding(mesh, P(DATA_AXIS) if n_critic == 1 else P(None, DATA_AXIS))
+def batch_sharding(mesh: Mesh, batches_per_step: int = 1) -> NamedSharding:
+    """Examples split over ``"data"``; with several batches per step the leading axis is not split."""
+    return NamedSharding(mesh, P(DATA_AXIS) if batches_per_step == 1 else P(None, DATA_AXIS))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -68,46 +66,47 @@ def replicate(mesh: Mesh, tree: Any) -> Any:
     sharding = replicated(mesh)
 
     def put(x):
+        if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):  # typed key: replicate its data
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)), impl=jax.random.key_impl(x))
         x = np.asarray(x)
         return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
     return jax.tree.map(put, tree)
 
 
-def shard_batch(mesh: Mesh, local_batch: dict[str, Any], n_critic: int = 1) -> dict[str, jax.Array]:
+def shard_batch(mesh: Mesh, local_batch: dict[str, Any], batches_per_step: int = 1) -> dict[str, jax.Array]:
     """Assemble the global batch from this process's slice (all of it on one host)."""
-    sharding = batch_sharding(mesh, n_critic)
+    sharding = batch_sharding(mesh, batches_per_step)
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
 
 
-def jit_train_step(mesh: Mesh, n_critic: int = 1, donate: bool = True):
-    """``train_step`` compiled for the mesh: state and rng replicated, batch sharded.
+def jit_train_step(mesh: Mesh, recipe: Recipe, donate: bool = True) -> TrainStep:
+    """``recipe``'s step compiled for the mesh: state replicated, batch sharded.
 
     The state is donated (its buffers are reused for the new state), so the caller must
     not touch the state it passed in after the call.
     """
     repl = replicated(mesh)
-    return jax.jit(
-        steps.train_step,
-        in_shardings=(repl, batch_sharding(mesh, n_critic), repl),
-        out_shardings=(repl, repl),
-        donate_argnums=(0,) if donate else (),
-    )
+    shard = batch_sharding(mesh, recipe.batches_per_step)
+
+    def compile(fn):
+        return jax.jit(fn, in_shardings=(repl, shard), out_shardings=(repl, repl), donate_argnums=(0,) if donate else ())
+
+    return TrainStep(recipe, compile)
 
 
 # --------------------------------------------------------------------------- (b) pmap
 
 
-def pmap_state(state: GANState, axis_name: str | None = DATA_AXIS) -> GANState:
-    """The same state set up for ``pmap``: gradients/metrics averaged and BatchNorm synchronised
-    over ``axis_name``. (Leaves are untouched; replicate them with ``replicate_for_pmap``.)
-    ``axis_name=None`` turns an unreplicated pmap state back into a single-device one."""
-    spec = dataclasses.replace(state.spec, axis_name=axis_name)
+def pmap_state(state: TrainState, axis_name: str | None = DATA_AXIS) -> TrainState:
+    """The same state with every network's module synchronising BatchNorm over ``axis_name``
+    (leaves untouched; replicate them with ``replicate_for_pmap``). ``axis_name=None`` turns an
+    unreplicated pmap state back into a single-device one."""
 
     def with_axis(module):
         return module.clone(bn_axis_name=axis_name) if hasattr(module, "bn_axis_name") else module
 
-    return state.replace(spec=spec, generator=with_axis(state.generator), discriminator=with_axis(state.discriminator))
+    return state.replace(nets={n: net.replace(module=with_axis(net.module)) for n, net in state.nets.items()})
 
 
 def replicate_for_pmap(tree: Any, devices: Sequence[jax.Device] | None = None, axis_name: str = DATA_AXIS) -> Any:
@@ -124,13 +123,13 @@ def unreplicate(tree: Any) -> Any:
     return jax.tree.map(lambda x: x[0], tree)
 
 
-def split_for_pmap(batch: dict[str, Any], num_devices: int, n_critic: int = 1) -> dict[str, np.ndarray]:
-    """Global batch -> leading device axis: (B, ...) -> (D, B/D, ...); with n_critic > 1
-    (K, B, ...) -> (D, K, B/D, ...)."""
+def split_for_pmap(batch: dict[str, Any], num_devices: int, batches_per_step: int = 1) -> dict[str, np.ndarray]:
+    """Global batch -> leading device axis: (B, ...) -> (D, B/D, ...); with several batches per
+    step (K, B, ...) -> (D, K, B/D, ...)."""
 
     def split(x):
         x = np.asarray(x)
-        axis = 0 if n_critic == 1 else 1
+        axis = 0 if batches_per_step == 1 else 1
         b = x.shape[axis]
         if b % num_devices:
             raise ValueError(f"global batch {b} is not divisible by {num_devices} devices")
@@ -140,13 +139,11 @@ def split_for_pmap(batch: dict[str, Any], num_devices: int, n_critic: int = 1) -
     return jax.tree.map(split, batch)
 
 
-def pmap_train_step(axis_name: str = DATA_AXIS, donate: bool = True, devices: Sequence[jax.Device] | None = None):
-    """``train_step`` under ``jax.pmap``; call it with a ``pmap_state`` replicated by
-    ``replicate_for_pmap``, a batch from ``split_for_pmap`` and one (unreplicated) rng key."""
-    return jax.pmap(
-        steps.train_step,
-        axis_name=axis_name,
-        in_axes=(0, 0, None),
-        donate_argnums=(0,) if donate else (),
-        devices=devices,
-    )
+def pmap_train_step(recipe: Recipe, axis_name: str = DATA_AXIS, donate: bool = True, devices: Sequence[jax.Device] | None = None) -> TrainStep:
+    """``recipe``'s step under ``jax.pmap``; call it with a ``pmap_state`` replicated by
+    ``replicate_for_pmap`` and a batch from ``split_for_pmap``."""
+
+    def compile(fn):
+        return jax.pmap(fn, axis_name=axis_name, in_axes=(0, 0), donate_argnums=(0,) if donate else (), devices=devices)
+
+    return TrainStep(recipe, compile, axis_name=axis_name)

@@ -1,33 +1,31 @@
-"""Discriminator regularisers as pure functions, and the ``Penalty`` hook of the step.
+"""Discriminator regularisers as pure functions, and the ``Penalty`` the classic recipe adds to D's loss.
 
-A penalty function is called by ``gan_jax.steps.d_step`` inside the discriminator's
-loss, so gradients of the penalty reach the discriminator parameters through nested
-``jax.grad`` (Optax has no gradient-penalty transform; it belongs in the loss)::
+A penalty function is called inside the discriminator's loss, so its gradient reaches D's
+parameters through nested ``jax.grad`` (Optax has no gradient-penalty transform; it belongs in
+the loss)::
 
-    fn(*, d_fn, real, fake, rng) -> scalar
+    fn(*, d_fn, real, fake, rng, axis_name=None) -> scalar
 
-``d_fn`` maps a batch of (already packed) inputs to logits with the current
-discriminator parameters; ``real`` and ``fake`` are the batches the discriminator saw
-this step. A ``Penalty`` names the function, its weight and how often it applies
-(lazy regularisation, Karras et al. 2020: every ``every`` steps with the weight
-multiplied by ``every``, so the expected penalty is unchanged).
+``d_fn`` maps a batch of (already packed) inputs to logits with the current discriminator
+parameters; ``real`` and ``fake`` are the batches the discriminator saw; ``axis_name`` is the
+pmap axis (random draws and batch statistics are then global, ``gan_jax.noise``). A ``Penalty``
+names the function, its weight and how often it applies: every step inside the D loss, or
+lazily every ``every`` steps as a phase of its own (``Dreg``) whose loss the engine multiplies by
+``every`` (Karras et al. 2020).
 
-Other tricks of the catalogue are pure functions of parameters or inputs, wired into the
-step by ``GANSpec`` fields rather than through ``Penalty``:
+Per-example gradient penalties need D's output for one example to depend on that example
+alone: a D with BatchNorm in training mode couples the batch, and the classic recipe refuses it.
 
-* ``clip_weights`` (WGAN weight clipping): a projection applied to D's parameters
-  *after* the optimizer update (``GANSpec.d_weight_clip``). It is deliberately not an
-  Optax transformation: a transformation returns updates, so clipping would have to be
-  written as ``u' = clip(p + u) - p``, and ``p + u'`` then equals ``clip(p + u)`` only up
-  to rounding (a parameter can land one ulp outside ``[-c, c]``). A plain function of
-  the parameters applied after ``optax.apply_updates`` is exact and keeps the optimizer
-  a pure optimizer.
-* ``orthogonal_penalty`` (BigGAN) and ``historical_averaging_penalty`` (Salimans et al.
-  2016) are functions of parameters, added to the G/D losses by the step; the running
-  parameter average lives in ``GANState.hist_params`` and is updated by
-  ``running_average``.
-* ``instance_noise`` (Sonderby et al. 2016; Arjovsky & Bottou 2017) perturbs every input
-  D sees, real and fake, with an optionally annealed standard deviation.
+Other tricks are pure functions of parameters or inputs:
+
+* ``clip_weights`` (WGAN weight clipping): a projection applied to D's parameters *after* the
+  optimizer update (``Network.project``). Not an Optax transformation: a transformation returns
+  updates, so clipping would be ``u' = clip(p + u) - p``, and ``p + u'`` equals ``clip(p + u)``
+  only up to rounding (a parameter can land one ulp outside ``[-c, c]``).
+* ``orthogonal_penalty`` (BigGAN) and ``historical_averaging_penalty`` (Salimans et al. 2016)
+  are functions of parameters; the running parameter average lives in the state's ``extra``
+  and is updated by ``running_average``.
+* ``instance_noise`` (Sonderby et al. 2016; Arjovsky & Bottou 2017) perturbs every input D sees.
 """
 
 from __future__ import annotations
@@ -37,6 +35,8 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+
+from gan_jax import noise
 
 Array = jax.Array
 
@@ -51,12 +51,13 @@ def _per_example_grad_norm(d_fn: Callable[[Array], Array], x: Array) -> Array:
     return jnp.sqrt(sq + 1e-12)
 
 
-def gradient_penalty(*, d_fn, real: Array, fake: Array, rng: Array, target: float = 1.0, one_sided: bool = False) -> Array:
+def gradient_penalty(*, d_fn, real: Array, fake: Array, rng: Array, target: float = 1.0, one_sided: bool = False,
+                     axis_name: str | None = None) -> Array:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - target)^2] on random interpolates.
 
     ``one_sided`` penalises only norms above ``target``: E[max(0, ||grad|| - target)^2].
     """
-    eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype)
+    eps = noise.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), axis_name, real.dtype)
     x_hat = eps * real + (1.0 - eps) * fake
     gap = _per_example_grad_norm(d_fn, x_hat) - target
     if one_sided:
@@ -64,37 +65,41 @@ def gradient_penalty(*, d_fn, real: Array, fake: Array, rng: Array, target: floa
     return jnp.mean(gap**2)
 
 
-def one_sided_gradient_penalty(*, d_fn, real: Array, fake: Array, rng: Array) -> Array:
+def one_sided_gradient_penalty(*, d_fn, real: Array, fake: Array, rng: Array, axis_name: str | None = None) -> Array:
     """``gradient_penalty(..., one_sided=True)``: E[max(0, ||grad D(x_hat)|| - 1)^2]."""
-    return gradient_penalty(d_fn=d_fn, real=real, fake=fake, rng=rng, one_sided=True)
+    return gradient_penalty(d_fn=d_fn, real=real, fake=fake, rng=rng, one_sided=True, axis_name=axis_name)
 
 
-def r1_penalty(*, d_fn, real: Array, fake: Array, rng: Array) -> Array:
+def r1_penalty(*, d_fn, real: Array, fake: Array, rng: Array, axis_name: str | None = None) -> Array:
     """R1 (Mescheder et al. 2018): E[||grad D(x)||^2] on real data; apply with weight gamma/2."""
-    del fake, rng
+    del fake, rng, axis_name
     grads = jax.grad(lambda v: jnp.sum(d_fn(v)))(real)
     return jnp.mean(jnp.sum(grads.reshape((real.shape[0], -1)) ** 2, axis=1))
 
 
-def r2_penalty(*, d_fn, real: Array, fake: Array, rng: Array) -> Array:
+def r2_penalty(*, d_fn, real: Array, fake: Array, rng: Array, axis_name: str | None = None) -> Array:
     """R2 (Mescheder et al. 2018): E[||grad D(x)||^2] on generated data; apply with weight gamma/2."""
-    del real, rng
+    del real, rng, axis_name
     grads = jax.grad(lambda v: jnp.sum(d_fn(v)))(fake)
     return jnp.mean(jnp.sum(grads.reshape((fake.shape[0], -1)) ** 2, axis=1))
 
 
-def dragan_penalty(*, d_fn, real: Array, fake: Array, rng: Array, scale: float = 0.5, target: float = 1.0) -> Array:
+def dragan_penalty(*, d_fn, real: Array, fake: Array, rng: Array, scale: float = 0.5, target: float = 1.0,
+                   axis_name: str | None = None) -> Array:
     """DRAGAN (Kodali et al. 2017): E[(||grad D(x_hat)|| - target)^2] around the real data.
 
     x_p = x + scale * std(x) * U[0, 1) (elementwise, std over the whole batch, as in the
     authors' code) and x_hat = x + alpha (x_p - x) with alpha ~ U[0, 1) per example.
-    The perturbation is treated as a constant (no gradient through std(x)).
+    The perturbation is treated as a constant (no gradient through std(x)); under pmap the std is
+    that of the global batch.
     """
     del fake
     k_noise, k_alpha = jax.random.split(rng)
-    noise = jax.random.uniform(k_noise, real.shape, dtype=real.dtype)
-    x_p = real + scale * jax.lax.stop_gradient(jnp.std(real)) * noise
-    alpha = jax.random.uniform(k_alpha, (real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype)
+    u = noise.uniform(k_noise, real.shape, axis_name, real.dtype)
+    mean = noise.batch_mean(real, axis_name)
+    std = jnp.sqrt(noise.batch_mean(jnp.square(real - mean), axis_name))
+    x_p = real + scale * jax.lax.stop_gradient(std) * u
+    alpha = noise.uniform(k_alpha, (real.shape[0],) + (1,) * (real.ndim - 1), axis_name, real.dtype)
     x_hat = real + alpha * (x_p - real)
     gap = _per_example_grad_norm(d_fn, x_hat) - target
     return jnp.mean(gap**2)
@@ -143,9 +148,11 @@ def running_average(average, params, count: Array):
     return jax.tree.map(lambda a, p: a + (p - a) / count, average, params)
 
 
-def instance_noise(x: Array, rng: Array, std: Array | float) -> Array:
-    """x + std * N(0, I): instance noise on a batch D sees (real or generated)."""
-    return x + std * jax.random.normal(rng, x.shape, x.dtype)
+def instance_noise(x: Array, rng: Array, std: Array | float, axis_name: str | None = None) -> Array:
+    """x + std * N(0, I): instance noise on a batch D sees (real or generated); one key per
+    example of the global batch, so the noise does not depend on the device count."""
+    keys = noise.example_keys(rng, x.shape[0], axis_name)
+    return x + std * jax.vmap(lambda k: jax.random.normal(k, x.shape[1:], x.dtype))(keys)
 
 
 def annealed_std(std: float, anneal_steps: int, step: Array) -> Array:
@@ -158,7 +165,7 @@ def annealed_std(std: float, anneal_steps: int, step: Array) -> Array:
 
 @dataclasses.dataclass(frozen=True)
 class Penalty:
-    """A weighted discriminator penalty, applied every ``every`` D steps (lazy regularisation)."""
+    """A weighted discriminator penalty, applied every step (``every=1``) or lazily every ``every`` steps."""
 
     name: str
     fn: Callable[..., Array]
@@ -169,13 +176,6 @@ class Penalty:
         if self.every < 1:
             raise ValueError(f"Penalty.every must be >= 1, got {self.every}")
 
-    def __call__(self, *, d_fn, real: Array, fake: Array, rng: Array, d_step: Array) -> Array:
-        """Weighted penalty for D step number ``d_step`` (0 on steps a lazy penalty skips)."""
-        if self.every == 1:
-            return self.weight * self.fn(d_fn=d_fn, real=real, fake=fake, rng=rng)
-        return jax.lax.cond(
-            d_step % self.every == 0,
-            # weight * every keeps the expected regularisation strength of the eager schedule
-            lambda: (self.weight * self.every) * self.fn(d_fn=d_fn, real=real, fake=fake, rng=rng),
-            lambda: jnp.zeros((), real.dtype),
-        )
+    def __call__(self, *, d_fn, real: Array, fake: Array, rng: Array, axis_name: str | None = None) -> Array:
+        """The weighted penalty (the engine multiplies a lazy phase's loss by ``every``)."""
+        return self.weight * self.fn(d_fn=d_fn, real=real, fake=fake, rng=rng, axis_name=axis_name)

@@ -10,23 +10,35 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 _SESSION_CACHE: str | None = None
+_SESSION_XLA_CACHE: str | None = None
 
 
 def pytest_configure(config):
     """Real datasets come from ../shared/datasets (no network in CI), built into a per-session
     cache that every test shares (hermetic; set GAN_JAX_CACHE_DIR to reuse a cache across runs)."""
-    global _SESSION_CACHE
+    global _SESSION_CACHE, _SESSION_XLA_CACHE
     if (SHARED_DATASETS / "mnist.npz").is_file():
         os.environ.setdefault("GAN_JAX_DATA_DIR", str(SHARED_DATASETS))
     if "GAN_JAX_CACHE_DIR" not in os.environ:
         _SESSION_CACHE = tempfile.mkdtemp(prefix="gan_jax_test_cache_")
         os.environ["GAN_JAX_CACHE_DIR"] = _SESSION_CACHE
+    # Compiling dominates the suite on CPU, and many tests (and the subprocesses of the driver,
+    # parallel and CLI tests, which inherit the environment) compile the same programs: JAX's
+    # persistent compilation cache, one per session (jax reads these when it is first imported,
+    # which happens after this hook). The compiled code is the same, so results are too.
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        _SESSION_XLA_CACHE = tempfile.mkdtemp(prefix="gan_jax_test_xla_cache_")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_XLA_CACHE
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 def pytest_unconfigure(config):
     if _SESSION_CACHE is not None:
         shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
         os.environ.pop("GAN_JAX_CACHE_DIR", None)
+    if _SESSION_XLA_CACHE is not None:
+        shutil.rmtree(_SESSION_XLA_CACHE, ignore_errors=True)
+        os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,13 @@ distributed mode, ``XLA_FLAGS=--xla_force_host_platform_device_count=2``::
     python tests/multiprocess_worker.py --process-id 1 --num-processes 2 --port 12345
     python tests/multiprocess_worker.py --reference
 
-Both modes build the same tiny MLP GAN from the same seed, train it for ``STEPS`` steps
-on the same fixed global batch and print one line ``RESULT {json}`` with per-leaf sums
-of the parameters, the EMA parameters and the last metrics, plus a SHA-256 digest of
-the parameter bytes. In the distributed mode each process feeds only its half of the
-global batch (``parallel.shard_batch``) and the state is replicated with
-``parallel.replicate``; the numbers come from ``x.addressable_data(0)``.
+Both modes build the same tiny MLP GAN (``recipes.classic.classic_gan``) from the same seed,
+train it for ``STEPS`` steps on the same fixed global batch (``step(state, batch, step=i)``)
+and print one line ``RESULT {json}`` with per-leaf sums of every network's parameters,
+collections, optimizer state, EMA parameters and EMA collections and of the last metrics,
+plus a SHA-256 digest of those bytes. In the distributed mode each process feeds only its half of the global batch
+(``parallel.shard_batch``), the state is replicated with ``parallel.replicate`` and the step is
+``parallel.jit_train_step(mesh, recipe)``; the numbers come from ``x.addressable_data(0)``.
 """
 
 from __future__ import annotations
@@ -33,21 +34,25 @@ def global_batch() -> np.ndarray:
     return np.random.default_rng(1234).normal(size=(GLOBAL_BATCH, 2)).astype(np.float32)
 
 
-def build_state():
+def build():
+    """(recipe, state) of the tiny MLP GAN; the same on every process."""
     import jax
 
     from gan_jax.models import MLPDiscriminator, MLPGenerator
-    from gan_jax.state import GANSpec, adam, create_state
+    from gan_jax.steps import EMA, ClassicSpec, adam, classic_gan
 
-    return create_state(
+    return classic_gan(
         generator=MLPGenerator(output_shape=(2,), hidden=(16, 16), output_activation="linear"),
         discriminator=MLPDiscriminator(hidden=(16, 16)),
         g_tx=adam(1e-2),
         d_tx=adam(1e-2),
-        spec=GANSpec(z_dim=4, loss="nonsaturating", ema_decay=0.9),
+        spec=ClassicSpec(z_dim=4, loss="nonsaturating", ema=EMA(0.9)),
         data_shape=(2,),
         rng=jax.random.PRNGKey(0),
     )
+
+
+FIELDS = ("params", "collections", "opt_state", "ema_params", "ema_collections")
 
 
 def summarise(state, metrics, fetch) -> dict:
@@ -55,12 +60,13 @@ def summarise(state, metrics, fetch) -> dict:
 
     out: dict = {"step": int(fetch(state.step)), "leaves": {}, "metrics": {}}
     digest = hashlib.sha256()
-    for name in ("g_params", "d_params", "ema_params"):
-        for path, leaf in jax.tree_util.tree_flatten_with_path(getattr(state, name))[0]:
-            x = np.asarray(fetch(leaf))
-            digest.update(np.ascontiguousarray(x).tobytes())
-            x64 = x.astype(np.float64)
-            out["leaves"][name + jax.tree_util.keystr(path)] = [float(x64.sum()), float((x64**2).sum())]
+    for net_name, net in sorted(state.nets.items()):
+        for field in FIELDS:
+            for path, leaf in jax.tree_util.tree_flatten_with_path(getattr(net, field))[0]:
+                x = np.asarray(fetch(leaf))
+                digest.update(np.ascontiguousarray(x).tobytes())
+                x64 = x.astype(np.float64)
+                out["leaves"][f"{net_name}.{field}{jax.tree_util.keystr(path)}"] = [float(x64.sum()), float((x64**2).sum())]
     for k, v in metrics.items():
         out["metrics"][k] = float(np.asarray(fetch(v)))
     out["digest"] = digest.hexdigest()
@@ -72,12 +78,11 @@ def run_reference() -> dict:
 
     from gan_jax import steps
 
-    state = build_state()
+    recipe, state = build()
     batch = {"x": global_batch()}
-    rng = jax.random.PRNGKey(7)
-    step = jax.jit(steps.train_step)
-    for _ in range(STEPS):
-        state, metrics = step(state, batch, rng)
+    step = steps.make_train_step(recipe)
+    for i in range(STEPS):
+        state, metrics = step(state, batch, step=i)
     result = summarise(state, metrics, lambda x: x)
     result.update(process_id=-1, process_count=1, device_count=jax.device_count())
     return result
@@ -113,16 +118,16 @@ def run_distributed(process_id: int, num_processes: int, port: int) -> dict:
     gathered = np.asarray(multihost_utils.process_allgather(batch["x"], tiled=True))
     np.testing.assert_array_equal(gathered, full)
 
-    state = parallel.replicate(mesh, build_state())
-    rng = parallel.replicate(mesh, jax.random.PRNGKey(7))
-    step = parallel.jit_train_step(mesh)
-    for _ in range(STEPS):
-        state, metrics = step(state, batch, rng)
+    recipe, state = build()
+    state = parallel.replicate(mesh, state)
+    step = parallel.jit_train_step(mesh, recipe)
+    for i in range(STEPS):
+        state, metrics = step(state, batch, step=i)
 
-    leaf = jax.tree.leaves(state.g_params)[0]
+    leaf = jax.tree.leaves(state.nets["G"].params)[0]
     assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == jax.device_count()
     # every local copy of the replicated parameters is the same
-    for leaf in jax.tree.leaves(state.d_params):
+    for leaf in jax.tree.leaves(state.nets["D"].params):
         shards = [np.asarray(s.data) for s in leaf.addressable_shards]
         assert all(np.array_equal(shards[0], s) for s in shards[1:])
 

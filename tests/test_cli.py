@@ -61,7 +61,10 @@ def test_bad_input_errors(capsys, tmp_path, trained):
     assert "unknown config key 'train.stepz'" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "train.stepz=3"])
     assert "expected int" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "train.steps=many"])
     assert "key=value" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "train.steps"])
-    assert "unknown GAN loss" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "train.loss=magic"])
+    assert "unknown GAN loss" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "recipe.loss=magic"])
+    assert "unknown config key 'train.loss'" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "train.loss=hinge"])
+    err = _error(capsys, ["train", "dcgan_digits", "--workdir", str(tmp_path / "a"), "--set", "recipe.r1_gamma=10"])
+    assert "BatchNorm" in err and "--set model.d_batch_norm=false" in err, err
     assert not (tmp_path / "a").exists()  # nothing written for rejected input
     assert "no gan-jax run" in _error(capsys, ["sample", "--workdir", str(tmp_path / "none"), "--out", str(tmp_path / "x.npy")])
     assert ".npy or .png" in _error(capsys, ["sample", "--workdir", str(trained), "--out", str(tmp_path / "x.jpg")])
@@ -69,7 +72,7 @@ def test_bad_input_errors(capsys, tmp_path, trained):
 
 def test_workdir_of_another_run_is_not_touched(capsys, trained):
     before = {p: p.stat().st_mtime_ns for p in trained.rglob("*")}
-    assert "holds a different run" in _error(capsys, ["train", "dcgan_digits", "--workdir", str(trained), *TINY, "--set", "train.loss=hinge"])
+    assert "holds a different run" in _error(capsys, ["train", "dcgan_digits", "--workdir", str(trained), *TINY, "--set", "recipe.loss=hinge"])
     assert {p: p.stat().st_mtime_ns for p in trained.rglob("*")} == before
 
 
@@ -93,9 +96,25 @@ def test_missing_checkpoint(capsys, trained, tmp_path):
 
 
 def test_console_script_and_core_without_tensorflow(tmp_path):
-    code = "import sys, gan_jax.steps, gan_jax.parallel, gan_jax.losses; " \
-           "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tensorflow_datasets', 'torch')]; " \
+    # the core (and the GPU check script's imports) never import TF, TFDS, grain, torch or the drivers
+    code = "import sys, gan_jax.steps, gan_jax.engine, gan_jax.parallel, gan_jax.losses, gan_jax.recipes.classic, gan_jax.models, " \
+           "gan_jax.noise, gan_jax.optimizers, gan_jax.metrics.fid; " \
+           "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tensorflow_datasets', 'torch', 'grain') " \
+           "or m in ('gan_jax.train', 'gan_jax.cli', 'gan_jax.config', 'gan_jax.evaluate')]; " \
            "assert not bad, bad"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    # sampling sits below the driver and the evaluator: neither imports the other through it
+    code = "import sys, gan_jax.sampling, gan_jax.evaluate; bad = [m for m in sys.modules if m == 'gan_jax.train']; assert not bad, bad"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
     r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "gan-jax"), "list"], capture_output=True, text=True)
     assert r.returncode == 0 and {"dcgan_digits", "toy_ring", "toy_grid"} <= set(r.stdout.split())
+
+
+def test_sample_and_eval_print_no_orbax_warnings(trained, tmp_path):
+    """Orbax's read-only CheckpointManager logs two absl warnings; users of sample/eval see none."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    for argv in (["sample", "--workdir", str(trained), "--num", "2", "--out", str(tmp_path / "s.npy")],
+                 ["eval", "--workdir", str(trained), "--num", "20", "--metrics", "fid", "--no-progress"]):
+        r = subprocess.run([sys.executable, "-m", "gan_jax.cli", *argv], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        assert "read_only" not in r.stderr and "read only" not in r.stderr and "WARNING:absl" not in r.stderr, r.stderr

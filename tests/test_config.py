@@ -15,17 +15,18 @@ def test_every_experiment_loads_and_builds():
         # tiny widths keep this fast; the architecture and data are the experiment's own
         small = apply_overrides(config, ["model.g_width=8", "model.d_width=8"])
         # shapes only (jax.eval_shape): tests/test_experiments.py trains each recipe for real
-        state = jax.eval_shape(lambda: build_state(small)[1])
-        assert state.step.shape == () and jax.tree.leaves(state.g_params)
+        state = jax.eval_shape(lambda: build_state(small)[2])
+        assert state.step.shape == () and jax.tree.leaves(state.nets["G"].params) and jax.tree.leaves(state.nets["D"].params)
 
 
 def test_overrides_types_and_copy():
     base = load_experiment("dcgan_digits")
-    c = apply_overrides(base, ["train.steps=7", "train.lr_g=1e-3", "model.d_batch_norm=false", "model.g_hidden=3,4", "train.loss=hinge"])
-    assert (c.train.steps, c.train.lr_g, c.model.d_batch_norm, c.model.g_hidden, c.train.loss) == (7, 1e-3, False, (3, 4), "hinge")
+    c = apply_overrides(base, ["train.steps=7", "recipe.lr_g=1e-3", "model.d_batch_norm=false", "model.g_hidden=3,4", "recipe.loss=hinge"])
+    assert (c.train.steps, c.recipe.lr_g, c.model.d_batch_norm, c.model.g_hidden, c.recipe.loss) == (7, 1e-3, False, (3, 4), "hinge")
     assert base.train.steps != 7  # the original is untouched
     assert from_dict(to_dict(c)) == c
-    for bad in ["train=3", "nope.steps=1", "train.steps=1.5", "model.d_batch_norm=maybe", "experiment.x=1"]:
+    for bad in ["train=3", "nope.steps=1", "train.steps=1.5", "model.d_batch_norm=maybe", "experiment.x=1", "recipe=1", "model=2",
+                "family=classic", "train.loss=hinge"]:
         with pytest.raises(UserError):
             apply_overrides(base, [bad])
 
@@ -41,3 +42,23 @@ def test_config_file_by_path(tmp_path):
     with pytest.raises(UserError, match="not found"):
         load_experiment(str(tmp_path / "missing.py"))
     assert isinstance(Config(), Config)
+
+
+def test_family_sections_are_typed_and_roundtrip(tmp_path):
+    from gan_jax.config import family_module, read_config, save_config
+    from gan_jax.families.classic import ModelConfig, RecipeConfig
+
+    c = load_experiment("wgan_gp_cifar10")
+    assert c.family == "classic" and type(c.model) is ModelConfig and type(c.recipe) is RecipeConfig
+    assert c.recipe.gp_weight == 10.0 and c.recipe.n_critic == 5 and c.train.batch_size == 64
+    save_config(c, tmp_path / "config.json")
+    assert read_config(tmp_path / "config.json") == c
+    assert Config().model == ModelConfig() and Config().recipe == RecipeConfig()
+    with pytest.raises(UserError, match="must be a gan_jax.families.classic.RecipeConfig"):
+        Config(recipe=ModelConfig())
+    with pytest.raises(UserError, match="unknown family 'stylegan9'"):
+        Config(family="stylegan9")
+    with pytest.raises(UserError, match="unknown family"):
+        from_dict({"family": "nope"})
+    assert family_module("classic").steps_locked(c) == ""
+    assert "linear" in family_module("classic").steps_locked(load_experiment("toy_ring"))

@@ -1,7 +1,12 @@
 """The training driver's promises, on real Orbax checkpoints on disk with tiny models.
 
 - SIGKILL at any point, then the same command: the parameters at the last step equal an
-  uninterrupted run's, bit for bit (also when the kill lands inside an async save);
+  uninterrupted run's, bit for bit (also when the kill lands inside an async save), for a
+  recipe with a lazy phase (R1 every 4 steps as phase Dreg) and a running statistic in the
+  state's ``extra`` (historical parameter averages);
+- a linear learning-rate schedule: resuming after a crash equals the uninterrupted run, and
+  resuming with a different ``train.steps`` (which would move the schedule's end) is refused;
+- logged metrics are the means over the logging window;
 - SIGTERM: a checkpoint is saved and the process exits cleanly, then resumes exactly;
 - retention keeps the latest K *and* the best by a metric, never dropping the newest;
 - a run saved on 8 (forced CPU) devices restores and continues on 1;
@@ -31,10 +36,18 @@ from gan_jax.experiment import build_state
 from gan_jax.train import TrainingDiverged, train_and_evaluate
 
 REPO = Path(__file__).resolve().parent.parent
-# A DCGAN on the embedded digits: BatchNorm state, Adam, EMA and the data iterator all resume.
+# A DCGAN on the embedded digits: G's BatchNorm state and its EMA copy, Adam, the data iterator,
+# a lazy R1 phase (Dreg, every 4 steps: R1 needs a D without BatchNorm) and historical averages
+# in the state's extra all resume.
 DIGITS = ["--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "data.image_size=16", "--set", "train.batch_size=16",
-          "--set", "log.every=10", "--set", "log.sample_every=1000", "--set", "log.num_samples=16", "--set", "log.tensorboard=false"]
-KILL_STEPS = 150
+          "--set", "log.every=10", "--set", "log.sample_every=1000", "--set", "log.num_samples=16", "--set", "log.tensorboard=false",
+          "--set", "model.d_batch_norm=false", "--set", "recipe.r1_gamma=1.0", "--set", "recipe.d_reg_every=4",
+          "--set", "recipe.hist_weight=0.001"]
+#: the interrupted runs are resumed to this step and compared with an uninterrupted run of it
+KILL_STEPS = 60
+#: the children that get killed are started with more steps than that, so they never finish before
+#: the kill however fast the machine (train.steps may change on resume under a constant lr)
+CHILD_STEPS = 100000
 
 
 def _config(extra: list[str], experiment: str = "dcgan_digits") -> Config:
@@ -42,9 +55,10 @@ def _config(extra: list[str], experiment: str = "dcgan_digits") -> Config:
 
 
 def _params(workdir: Path, step: int | None = None) -> list[np.ndarray]:
-    _, target = build_state(read_config(workdir / "config.json"))
+    _, _, target = build_state(read_config(workdir / "config.json"))
     state = checkpoint.restore_state(workdir, target, step)
-    return [np.asarray(x) for x in jax.tree.leaves((state.g_params, state.d_params, state.ema_params, state.g_state, state.d_state, state.d_opt_state, state.rng))]
+    # every network's params, collections, optimizer state, EMA params and collections; extra; step; rng
+    return [np.asarray(x) for x in jax.tree.leaves(state)]
 
 
 def _assert_same(a: list[np.ndarray], b: list[np.ndarray]) -> None:
@@ -54,7 +68,8 @@ def _assert_same(a: list[np.ndarray], b: list[np.ndarray]) -> None:
 
 
 def _spawn(workdir: Path, args: list[str], env: dict | None = None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gan_jax.cli", "train", "dcgan_digits", "--workdir", str(workdir), "--no-progress", *args]
+    cmd = [sys.executable, "-m", "gan_jax.cli", "train", "dcgan_digits", "--workdir", str(workdir), "--no-progress", *args,
+           "--set", f"train.steps={CHILD_STEPS}"]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
@@ -91,7 +106,7 @@ def test_sigkill_then_resume_equals_uninterrupted(reference, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = max(_finished_steps(workdir))
-    assert killed_at < KILL_STEPS, "the child finished before it was killed; the test proves nothing"
+    assert killed_at < KILL_STEPS, f"the child got to step {killed_at} before the kill landed; rerun (the machine was very slow to poll)"
     assert main(["train", "dcgan_digits", "--workdir", str(workdir), "--no-progress", *args]) == 0
     _assert_same(_params(workdir, KILL_STEPS), _params(ref, KILL_STEPS))
     # the metrics log has each step once, as if never interrupted
@@ -192,7 +207,7 @@ def test_nan_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path):
     poisoned = Dataset(name="ring", data_shape=ring.data_shape, num_classes=0, is_image=False,
                        stream=lambda b, s, **kw: _NaNAt(ring.stream(b, s, **kw), bad=5))
     config = _config(["train.steps=20", "train.batch_size=16", "model.g_hidden=16,16", "model.d_hidden=16,16", "checkpoint.every=2",
-                      "log.every=3", "log.sample_every=1000", "log.tensorboard=false", "train.r1_gamma=0"], "toy_ring")
+                      "log.every=3", "log.sample_every=1000", "log.tensorboard=false", "recipe.r1_gamma=0"], "toy_ring")
     with pytest.raises(TrainingDiverged, match=r"non-finite values at step 5 \(.*loss/d=nan.*\); stopped at step 6.*last good checkpoint is step 4"):
         train_and_evaluate(config, tmp_path / "w", progress=False, dataset=poisoned)
     assert _finished_steps(tmp_path / "w") == [2, 4]
@@ -238,7 +253,7 @@ from gan_jax.train import train_and_evaluate
 assert jax.device_count() == 8, jax.devices()
 config = apply_overrides(load_experiment("toy_ring"), sys.argv[2:])
 state, _ = train_and_evaluate(config, sys.argv[1], progress=False)
-np.savez(sys.argv[1] + ".npz", *[np.asarray(x) for x in jax.tree.leaves((state.g_params, state.d_params, state.ema_params))])
+np.savez(sys.argv[1] + ".npz", *[np.asarray(x) for x in jax.tree.leaves(state)])
 """
 TOY = ["train.batch_size=16", "model.g_hidden=16,16", "model.d_hidden=16,16", "checkpoint.every=2", "log.every=2",
        "log.sample_every=1000", "log.tensorboard=false", "log.eval_samples=200"]
@@ -247,18 +262,18 @@ TOY = ["train.batch_size=16", "model.g_hidden=16,16", "model.d_hidden=16,16", "c
 def test_save_on_8_devices_restore_and_continue_on_1(tmp_path):
     workdir = tmp_path / "w8"
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
-    res = subprocess.run([sys.executable, "-c", EIGHT_DEVICE_TRAIN, str(workdir), "train.steps=4", "train.lr_schedule=constant", *TOY],
+    res = subprocess.run([sys.executable, "-c", EIGHT_DEVICE_TRAIN, str(workdir), "train.steps=4", "recipe.lr_schedule=constant", *TOY],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     saved = np.load(str(workdir) + ".npz")
     assert jax.device_count() == 1
-    _, target = build_state(read_config(workdir / "config.json"))
+    _, _, target = build_state(read_config(workdir / "config.json"))
     state = checkpoint.restore_state(workdir, target)
-    restored = jax.tree.leaves((state.g_params, state.d_params, state.ema_params))
+    restored = jax.tree.leaves(state)
     for i, x in enumerate(restored):
         np.testing.assert_array_equal(np.asarray(x), saved[f"arr_{i}"])
     # ... and the run goes on here, on one device (train.steps may grow on resume)
-    config = apply_overrides(load_experiment("toy_ring"), ["train.steps=6", "train.lr_schedule=constant", *TOY])
+    config = apply_overrides(load_experiment("toy_ring"), ["train.steps=6", "recipe.lr_schedule=constant", *TOY])
     state, result = train_and_evaluate(config, workdir, progress=False)
     assert result.resumed_from == 4 and result.step == 6 and _finished_steps(workdir)[-1] == 6
 
@@ -329,7 +344,7 @@ def test_checkpointer_rejects_bad_policy(tmp_path):
 @pytest.mark.parametrize("parallel", ["jit", "pmap"])
 def test_extend_steps_on_resume_equals_one_longer_run(tmp_path, parallel):
     """Stop at step 4 (the run ends there), resume with train.steps=6: same as 6 steps at once."""
-    overrides = ["train.lr_schedule=constant", f"train.parallel={parallel}", *TOY]
+    overrides = ["recipe.lr_schedule=constant", f"train.parallel={parallel}", *TOY]
     short = apply_overrides(load_experiment("toy_ring"), ["train.steps=4", *overrides])
     full = apply_overrides(load_experiment("toy_ring"), ["train.steps=6", *overrides])
     train_and_evaluate(short, tmp_path / "a", progress=False)
@@ -337,3 +352,45 @@ def test_extend_steps_on_resume_equals_one_longer_run(tmp_path, parallel):
     assert result.resumed_from == 4
     train_and_evaluate(full, tmp_path / "b", progress=False)
     _assert_same(_params(tmp_path / "a"), _params(tmp_path / "b"))
+
+
+def test_linear_schedule_resume_equals_uninterrupted_and_steps_are_locked(tmp_path, capsys):
+    """toy_ring decays its learning rate linearly to 0 at train.steps: a crash after step 4's
+    checkpoint, then the same command, equals the uninterrupted 6 steps; a resume with another
+    train.steps would move the end of the schedule under the steps already taken, and is refused."""
+    import shutil
+
+    overrides = ["train.steps=6", *TOY]
+    config = apply_overrides(load_experiment("toy_ring"), overrides)
+    assert config.recipe.lr_schedule == "linear"
+    train_and_evaluate(config, tmp_path / "a", progress=False)
+    crashed = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", crashed)
+    shutil.rmtree(crashed / "checkpoints" / "6")  # as if killed after the checkpoint of step 4
+    (crashed / "report.json").unlink()
+    _, result = train_and_evaluate(config, crashed, progress=False)
+    assert result.resumed_from == 4 and result.step == 6
+    _assert_same(_params(crashed), _params(tmp_path / "a"))
+    before = _snapshot(crashed)
+    err = _error(capsys, ["train", "toy_ring", "--workdir", str(crashed), "--no-progress", *[a for o in overrides for a in ("--set", o)],
+                          "--set", "train.steps=8"])
+    assert "train.steps=6" in err and "recipe.lr_schedule=linear" in err and "new --workdir" in err, err
+    assert _snapshot(crashed) == before
+
+
+def test_logged_metrics_are_window_means(tmp_path):
+    """With log.every=3 the logged loss at step 3 is the mean of the three per-step losses
+    (the same run logged every step), not step 3's alone."""
+    base = ["train.steps=6", "recipe.lr_schedule=constant", *TOY]
+    every1 = apply_overrides(load_experiment("toy_ring"), [*base, "log.every=1"])
+    every3 = apply_overrides(load_experiment("toy_ring"), [*base, "log.every=3"])
+    train_and_evaluate(every1, tmp_path / "a", progress=False)
+    train_and_evaluate(every3, tmp_path / "b", progress=False)
+    per_step = [json.loads(l) for l in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    windows = [json.loads(l) for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [w["step"] for w in windows] == [3, 6]
+    for w, rows in zip(windows, (per_step[0:3], per_step[3:6])):
+        for key in ("loss/d", "loss/g", "grad_norm/Dmain", "penalty/r1"):
+            values = [r[key] for r in rows]
+            assert len(set(values)) > 1, (key, values)  # the window mean differs from the last value
+            np.testing.assert_allclose(w[key], np.mean(values), rtol=1e-5, err_msg=key)

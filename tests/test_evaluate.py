@@ -47,7 +47,7 @@ def test_eval_end_to_end_matches_direct_computation(run, capsys):
     from gan_jax import checkpoint
     from gan_jax.config import read_config
     from gan_jax.images import to_uint8
-    from gan_jax.train import sample
+    from gan_jax.sampling import sample
 
     assert main(["eval", "--workdir", str(run), "--num", "600", "--batch-size", "256", "--no-progress"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -61,10 +61,10 @@ def test_eval_end_to_end_matches_direct_computation(run, capsys):
     assert record["meta"]["feature_net"] == "mnist" and "not Inception FID" in record["meta"]["note"]
 
     # the streamed FID equals FID of all generated features at once vs all real features (np.cov)
-    dataset, target = build_state(read_config(run / "config.json"))
+    dataset, recipe, target = build_state(read_config(run / "config.json"))
     state = checkpoint.restore_state(run, target)
     net = feats.get_feature_net("mnist")
-    fake, _ = feats.compute_features(net, to_uint8(sample(state, 600, seed=0)))
+    fake, _ = feats.compute_features(net, to_uint8(sample(recipe, state, 600, seed=0)))
     real, _ = feats.compute_features(net, real_images("digits", 28))
     ref = frechet_distance(fake.mean(0), np.cov(fake, rowvar=False), real.mean(0), np.cov(real, rowvar=False))
     assert printed["fid_mnist"] == pytest.approx(ref, rel=1e-6)

@@ -17,10 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import experiment, steps
 from gan_jax.config import DataConfig, apply_overrides, load_experiment
+from gan_jax.engine import train_step_fn
 from gan_jax.experiment import build_state
-from gan_jax.state import create_state
+from gan_jax.families import classic as classic_family
+from gan_jax.recipes.classic import classic_gan, classic_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO.parent / "shared" / "datasets"
@@ -39,9 +40,9 @@ SMALL = {
 def _small_config(name: str, full_critic: bool = False):
     config = load_experiment(name)
     overrides = [*SMALL[config.model.arch], "model.z_dim=8", "train.batch_size=4", "train.steps=2"]
-    if not full_critic and config.train.n_critic > 2:
+    if not full_critic and config.recipe.n_critic > 2:
         # the same multi-critic code path with 2 critic steps: compile time grows with n_critic
-        overrides.append("train.n_critic=2")
+        overrides.append("recipe.n_critic=2")
     if DATA_OVERRIDE:
         overrides.append(f"data.name={DATA_OVERRIDE}")
     elif "dir" in {f.name for f in dataclasses.fields(DataConfig)}:
@@ -55,21 +56,23 @@ def _small_config(name: str, full_critic: bool = False):
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
-def _compile(state, batch, rng):
-    return jax.jit(steps.train_step).lower(state, batch, rng).compile(compiler_options=FAST_COMPILE)
+def _compile(recipe, state, batch):
+    return jax.jit(train_step_fn(recipe)).lower(state, batch).compile(compiler_options=FAST_COMPILE)
 
 
-def _fast_create_state(**kwargs):
-    """``create_state`` compiled at the cheapest optimisation level: eagerly, XLA:CPU compiles
-    every initialiser and forward op of the models on its own (~14 CPU-s for the DCGAN at
-    32x32, 1.5 s like this). Values agree with the eager ones to 1 ulp."""
+def _fast_classic_gan(**kwargs):
+    """``classic_gan`` with the state initialised by one program compiled at the cheapest
+    optimisation level: eagerly, XLA:CPU compiles every initialiser and forward op of the models
+    on its own (~14 CPU-s for the DCGAN at 32x32, 1.5 s like this). Values agree with the eager
+    ones to 1 ulp."""
     rng = kwargs.pop("rng")
-    return jax.jit(lambda k: create_state(rng=k, **kwargs)).lower(rng).compile(compiler_options=FAST_COMPILE)(rng)
+    state = jax.jit(lambda k: classic_gan(rng=k, **kwargs)[1]).lower(rng).compile(compiler_options=FAST_COMPILE)(rng)
+    return classic_recipe(kwargs["spec"], kwargs.get("name", "classic")), state
 
 
 @pytest.fixture(autouse=True)
 def fast_init(monkeypatch):
-    monkeypatch.setattr(experiment, "create_state", _fast_create_state)
+    monkeypatch.setattr(classic_family, "classic_gan", _fast_classic_gan)
 
 
 #: Slow-only to keep the default run short: the two remaining CIFAR-10 ResNet recipes
@@ -85,37 +88,39 @@ def test_experiment_runs_two_steps(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in FAMILY if load_experiment(n).train.n_critic > 2])
+@pytest.mark.parametrize("name", [n for n in FAMILY if load_experiment(n).recipe.n_critic > 2])
 def test_experiment_runs_two_steps_full_n_critic(name):
     _run_two_steps(_small_config(name, full_critic=True))
 
 
 def _run_two_steps(config):
-    dataset, state = build_state(config)
-    t = config.train
+    dataset, recipe, state = build_state(config)
+    t, r = config.train, config.recipe
+    k = recipe.batches_per_step
+    assert k == r.n_critic
     stream = dataset.stream(t.batch_size, 0)
-    rng = jnp.array(state.rng)
-    d0 = jax.tree.map(np.asarray, state.d_params)
+    d0 = jax.tree.map(np.asarray, state.nets["D"].params)
     train_step = None
     for _ in range(2):
-        parts = [next(stream) for _ in range(t.n_critic)]
-        batch = parts[0] if t.n_critic == 1 else {k: np.stack([p[k] for p in parts]) for k in parts[0]}
-        train_step = train_step or _compile(state, batch, rng)
-        state, metrics = train_step(state, batch, rng)
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        parts = [next(stream) for _ in range(k)]
+        batch = parts[0] if k == 1 else {key: np.stack([p[key] for p in parts]) for key in parts[0]}
+        train_step = train_step or _compile(recipe, state, batch)
+        state, metrics = train_step(state, batch)
+    metrics = {key: float(v) for key, v in jax.device_get(metrics).items()}
+    g, d = state.nets["G"], state.nets["D"]
     assert int(state.step) == 2
     assert all(np.isfinite(v) for v in metrics.values()), metrics
-    for leaf in jax.tree.leaves((state.g_params, state.d_params, state.d_state)):
+    for leaf in jax.tree.leaves((g.params, g.ema_params, g.ema_collections, d.params, d.collections)):
         assert np.all(np.isfinite(np.asarray(leaf)))
-    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(jax.tree.leaves(d0), jax.tree.leaves(state.d_params)))
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(jax.tree.leaves(d0), jax.tree.leaves(d.params)))
     # recipe-specific invariants
-    if t.weight_clip:
-        assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.d_params)) <= t.weight_clip
+    if r.weight_clip:
+        assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(d.params)) <= r.weight_clip
     if config.model.conditioning == "acgan":
         assert "loss/d_aux" in metrics and "loss/g_aux" in metrics
-    if t.gp_weight:
+    if r.gp_weight:
         assert "penalty/gp" in metrics
-    if t.dragan_weight:
+    if r.dragan_weight:
         assert "penalty/dragan" in metrics
     if config.model.d_spectral_norm:
-        assert "spectral" in state.d_state
+        assert "spectral" in d.collections

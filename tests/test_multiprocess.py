@@ -2,8 +2,9 @@
 
 Each process (``tests/multiprocess_worker.py``) joins with ``jax.distributed`` (gloo
 collectives on CPU), feeds its half of a fixed global batch of 8 through
-``parallel.shard_batch``, replicates the state with ``parallel.replicate`` and runs two
-``parallel.jit_train_step`` steps over the 4-device mesh. Both must print the same
+``parallel.shard_batch``, replicates the ``TrainState`` of a classic MLP GAN recipe with
+``parallel.replicate`` and runs two ``parallel.jit_train_step(mesh, recipe)`` steps over the
+4-device mesh. Both must print the same
 checksum, equal to a one-process one-device reference (also run in a subprocess, so this
 pytest process keeps its own device setup).
 """

@@ -158,41 +158,23 @@ def test_penalty_eager_weight():
     w = jnp.array([3.0, 4.0])  # GP = 16
     real, fake = batches((4, 2))
     p = _gp_penalty(10.0, 1)
-    for step in (0, 1, 7):
-        v = p(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0), d_step=jnp.asarray(step))
-        np.testing.assert_allclose(float(v), 160.0, rtol=1e-5)
+    v = p(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0))
+    np.testing.assert_allclose(float(v), 160.0, rtol=1e-5)
 
 
-def test_penalty_lazy_schedule_under_jit():
+def test_lazy_penalty_value_is_weighted_not_scaled():
+    """A lazy Penalty returns weight * fn like an eager one: ``every`` only routes it into the
+    classic recipe's Dreg phase, whose loss the engine multiplies by ``every`` (tests/test_engine.py)."""
     w = jnp.array([3.0, 4.0])  # ||w|| = 5, GP = 16
     real, fake = batches((4, 2))
-    p = _gp_penalty(10.0, 4)
-
-    @jax.jit
-    def value(w, step):
-        return p(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0), d_step=step)
-
-    for step in range(10):
-        v = float(value(w, jnp.asarray(step, jnp.int32)))
-        if step % 4 == 0:
-            np.testing.assert_allclose(v, 10.0 * 4 * 16.0, rtol=1e-5)
-        else:
-            assert v == 0.0, (step, v)
-    # gradients follow the schedule too: zero on skipped steps, weight*every*grad otherwise
-    g_on = jax.jit(jax.grad(value))(w, jnp.asarray(8))
-    g_off = jax.jit(jax.grad(value))(w, jnp.asarray(3))
-    np.testing.assert_allclose(np.asarray(g_on), 40.0 * 2.0 * 4.0 * np.asarray(w) / 5.0, rtol=1e-5)
-    np.testing.assert_array_equal(np.asarray(g_off), 0.0)
-
-
-def test_penalty_lazy_with_r1():
-    real, fake = batches((4, 3))
+    lazy = jax.jit(lambda w: _gp_penalty(10.0, 4)(d_fn=linear_critic(w), real=real, fake=fake, rng=jax.random.PRNGKey(0)))
+    np.testing.assert_allclose(float(lazy(w)), 10.0 * 16.0, rtol=1e-5)
+    # d/dw 10 (||w|| - 1)^2 = 20 (||w|| - 1) w / ||w||
+    np.testing.assert_allclose(np.asarray(jax.grad(lazy)(w)), 20.0 * 4.0 * np.asarray(w) / 5.0, rtol=1e-5)
     p = Penalty(name="r1", fn=r1_penalty, weight=0.5, every=16)
     d = quadratic_critic(2.0)
-    expected = 0.5 * 16 * 4.0 * np.mean(np.sum(np.asarray(real, np.float64) ** 2, axis=1))
-    f = jax.jit(lambda s: p(d_fn=d, real=real, fake=fake, rng=jax.random.PRNGKey(0), d_step=s))
-    np.testing.assert_allclose(float(f(jnp.asarray(32))), expected, rtol=1e-5)
-    assert float(f(jnp.asarray(33))) == 0.0
+    expected = 0.5 * 4.0 * np.mean(np.sum(np.asarray(real, np.float64) ** 2, axis=1))
+    np.testing.assert_allclose(float(p(d_fn=d, real=real, fake=fake, rng=jax.random.PRNGKey(0))), expected, rtol=1e-5)
 
 
 def test_penalty_every_must_be_positive():
@@ -307,19 +289,22 @@ def test_historical_averaging_value_and_running_average():
 def test_instance_noise_and_annealing():
     x = jnp.zeros((3, 4))
     y = instance_noise(x, jax.random.PRNGKey(0), 0.5)
-    np.testing.assert_allclose(np.asarray(y), 0.5 * np.asarray(jax.random.normal(jax.random.PRNGKey(0), (3, 4))), rtol=1e-6)
+    # one key per example (split of the batch key), so the noise does not depend on the device count
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    expected = np.stack([np.asarray(jax.random.normal(k, (4,))) for k in keys])
+    np.testing.assert_allclose(np.asarray(y), 0.5 * expected, rtol=1e-6)
     assert float(annealed_std(0.1, 0, jnp.asarray(10 ** 6))) == pytest.approx(0.1)
     for step, expected in [(0, 0.2), (50, 0.1), (100, 0.0), (150, 0.0)]:
         assert float(annealed_std(0.2, 100, jnp.asarray(step))) == pytest.approx(expected, abs=1e-7)
 
 
-def test_lazy_weight_scaling_for_r2_and_dragan():
+def test_lazy_and_eager_penalties_agree_for_r2_and_dragan():
     real, fake = batches((4, 3))
     for fn in (r2_penalty, dragan_penalty):
         eager = Penalty(name="p", fn=fn, weight=0.5)
         lazy = Penalty(name="p", fn=fn, weight=0.5, every=8)
         d = quadratic_critic(2.0)
         kw = dict(d_fn=d, real=real, fake=fake, rng=jax.random.PRNGKey(0))
-        e = float(eager(**kw, d_step=jnp.asarray(3)))
-        np.testing.assert_allclose(float(lazy(**kw, d_step=jnp.asarray(16))), 8 * e, rtol=1e-6)
-        assert float(lazy(**kw, d_step=jnp.asarray(17))) == 0.0
+        e = float(eager(**kw))
+        assert e > 0
+        np.testing.assert_allclose(float(lazy(**kw)), e, rtol=1e-6)

@@ -1,109 +1,58 @@
-"""Faster-on-XLA:CPU formulations of the convolutions DCGAN uses (equal to ``lax``'s up
-to floating-point rounding, checked with their gradients by ``tests/test_fast_conv.py``).
-
-Two layers and one function:
+"""CPU-fast formulations of the convolutions DCGAN uses, equal to ``lax``'s up to
+floating-point rounding (outputs, first- and second-order gradients checked by
+``tests/test_fast_conv.py``).
 
 * :func:`conv2d` -- a 2-D NHWC/HWIO convolution (``lax.conv_general_dilated`` with
-  ``window_strides`` and ``padding``, no dilation, no groups) with a selectable
-  implementation ``impl``:
+  ``window_strides`` and ``padding``; no dilation, no groups) by ``impl``:
 
-  - ``"xla"``: ``lax.conv_general_dilated`` itself (the reference, what ``nn.Conv`` does);
-  - ``"im2col"``: explicit ``jnp.pad``, the ``kh * kw`` (strided) shifted windows of the
-    input concatenated on the channel axis, one matrix product with the
-    ``(kh * kw * C, F)``-reshaped kernel;
-  - ``"s2d"``: space-to-depth by the stride, then the resulting stride-1 convolution
-    with a ``(kh / sh, kw / sw)`` kernel done as ``"im2col"`` (when ``kh % sh == 0`` and
-    ``kw % sw == 0``; otherwise, and for stride 1, it *is* ``"im2col"``);
-  - ``"s2d_xla"``: the same space-to-depth, the stride-1 convolution by XLA (the same
-    fallback to ``"im2col"``);
-  - ``"winograd"``: Winograd F(m x m, 2 x 2) (see the section below) for 2x2 stride-1
-    kernels and, after space-to-depth, 4x4 stride-2 ones (an error for other kernels);
-  - ``"auto"`` (default): ``"xla"`` unless the backend (``jax.default_backend()`` at
-    trace time) is the CPU; on the CPU the per-layer choice measured fastest (fwd + bwd)
-    with jax 0.10.2 by ``benchmarks/conv_cpu.py`` (see :func:`auto_impl`).
+  - ``"xla"``: ``lax.conv_general_dilated`` itself (the reference; what ``nn.Conv`` runs);
+  - ``"winograd"``: Winograd F(m x m, 2 x 2) (section below) for 2x2 stride-1 kernels
+    and, via space-to-depth, 4x4 stride-2 ones (an error for other kernels);
+  - ``"auto"`` (default): :func:`auto_impl`'s choice for the platform the computation is
+    compiled for (``lax.platform_dependent``): on the CPU Winograd where it applies and
+    pays, else ``"xla"``; ``"xla"`` on every other platform.
 
 * :class:`FastConv` -- drop-in for ``nn.Conv(features, kernel_size, strides, padding,
-  use_bias=..., dtype=...)``: same fields, same parameters (``kernel`` of shape
-  ``(kh, kw, in_features, features)`` (HWIO), ``bias`` of shape ``(features,)``), created
-  with the same initialisers in the same order, so under the same module name
-  (``name="Conv_0"`` etc.) the parameter tree *and* the initial values are identical and
-  checkpoints are interchangeable. Used for the discriminator's
-  ``Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))``.
+  use_bias=..., dtype=...)``: same fields and parameters (``kernel`` ``(kh, kw,
+  in_features, features)``, ``bias`` ``(features,)``), created with the same
+  initialisers in the same order, so under the same module name (``name="Conv_0"``...)
+  the parameter tree *and* the initial values are identical (checkpoints swap).
 
-* :class:`FastUpConv2x` -- :class:`gan_jax.models.layers.UpConv2x` (the generator's
-  exact replacement of ``ConvTranspose(4, 2, p=1)``) with a selectable ``impl``: the
-  :func:`conv2d` impls do its inner 2x2 stride-1 'VALID' convolution; ``"winograd"``
-  (:func:`winograd_upconv`) and ``"col2im"`` (:func:`col2im_upconv`) replace the whole
-  layer by the transpose of the stride-2 convolution; same parameters.
+* :class:`FastUpConv2x` -- :class:`gan_jax.models.layers.UpConv2x` (the exact
+  replacement of ``ConvTranspose(4, 2, p=1)``), same parameters, by ``impl``: ``"xla"``
+  (``UpConv2x``'s sub-pixel ``lax`` convolution), ``"winograd"``
+  (:func:`winograd_upconv`), ``"col2im"`` (:func:`col2im_upconv`) or ``"auto"``
+  (:func:`auto_upconv_impl` for the compilation platform).
 
-On the CPU, ``impl="auto"`` (the default) now runs every DCGAN layer but the
-discriminator's first (3 input channels) by Winograd: the DCGAN-64 train step went from
-0.59x to about 1.06x of PyTorch eager on a 2-core AMD EPYC, and, after the stride-2
-layers' padding and space-to-depth were folded into the Winograd input transforms
-(:func:`winograd_conv_s2`, :func:`_in_s2d`), to about 1.2x on a 2-core Intel Xeon
-(README "Performance"). Other backends keep ``lax``'s convolutions.
+Why "auto" is resolved at lowering time: the platform a step runs on is that of the
+devices it is compiled for (a jit on CPU devices of a GPU machine, a pmap, a Mesh), not
+``jax.default_backend()``. ``lax.platform_dependent`` traces both branches and keeps only
+the one for the lowering platform, so the compiled program has no runtime conditional.
 
-Why each formulation is exact
------------------------------
-Write the convolution (cross-correlation, as in ``lax``; strides ``s``, explicit padding
-already applied, ``xp`` the padded input) as::
+Measurements behind the choices: ``benchmarks/results/fast_conv_history.md``
+(``benchmarks/conv_cpu.py layers`` / ``step`` reproduce them).
 
-    y[n, o_h, o_w, f] = sum_{i<kh, j<kw, c} xp[n, s_h*o_h + i, s_w*o_w + j, c] * K[i, j, c, f]
+Space-to-depth (why the stride-2 layers are exact 2x2 stride-1 convolutions). Write
+the convolution (cross-correlation, as ``lax``; stride ``s``, ``xp`` the padded input)
+as ``y[o] = sum_i xp[s*o + i] K[i]`` per axis. With ``kh = s * a_h`` and ``i = s*a +
+r`` (``a < a_h``, ``r < s``): ``xp[s*o + i] = S[o + a, r]`` where ``S[q, r] =
+xp[s*q + r]`` is a reshape + transpose of ``xp`` (cropped to ``s*(Ho + a_h - 1)`` rows,
+the rows beyond are read by no output). The phase ``r`` joins the channel axis (index
+``(r_h*s_w + r_w)*C + c``) and the kernel becomes ``K'[a_h, a_w, (r_h, r_w, c), f] =
+K[s*a_h + r_h, s*a_w + r_w, c, f]`` (reshape + transpose, no gather): the strided
+convolution is the stride-1 'VALID' convolution of ``S`` with ``K'``; for the 4x4
+stride-2 layer a 2x2 kernel on ``4C`` channels. Every map involved is linear and its
+transpose exact; nothing is approximated.
 
-*im2col.* For each tap ``(i, j)`` take the strided window
-``W_ij = xp[:, i : i + s_h*(Ho-1) + 1 : s_h, j : j + s_w*(Wo-1) + 1 : s_w, :]`` (shape
-``(N, Ho, Wo, C)``, ``W_ij[n, o_h, o_w, c] = xp[n, s_h*o_h + i, s_w*o_w + j, c]``) and
-concatenate them on the channel axis in row-major tap order; the channel index of the
-result is ``(i*kw + j)*C + c``, which is exactly the row index of ``K`` reshaped (a pure
-reshape, HWIO is row-major) to ``(kh*kw*C, F)``. The sum above is then one contraction
-over that axis: ``y = cols @ K.reshape(kh*kw*C, F)``. Same products, same terms; only
-the floating-point summation order differs (~1e-6 relative in float32).
-
-*Space-to-depth.* With ``kh = s_h * a_h`` write the tap ``i = s_h*a + r`` (``a < a_h``,
-``r < s_h``): ``xp[s_h*o + i] = xp[s_h*(o + a) + r] = S[o + a, r]`` where
-``S[q, r] = xp[s_h*q + r]`` is the space-to-depth rearrangement (a reshape + transpose of
-``xp`` cropped to ``s_h*(Ho + a_h - 1)`` rows -- the rows beyond are never read by any
-output window, and ``xp`` always has at least that many). The phase ``r`` joins the
-channel axis (``S`` has ``s_h*s_w*C`` channels, index ``(r_h*s_w + r_w)*C + c``) and the
-kernel becomes ``K'[a_h, a_w, (r_h, r_w, c), f] = K[s_h*a_h + r_h, s_w*a_w + r_w, c, f]``
-(reshape ``(a, r, a, r, C, F)`` + transpose, no gather). The strided convolution is the
-stride-1 'VALID' convolution of ``S`` with the ``(a_h, a_w)`` kernel ``K'``. For DCGAN's
-4x4 stride-2 layer that is a 2x2 stride-1 convolution on ``4C`` channels.
-
-The gradients are those of pads, slices, reshapes, transposes, a concatenate and one
-``dot_general`` -- all linear maps whose transposes JAX derives exactly; nothing is
-approximated.
-
-Why it is faster on XLA:CPU (jax 0.10.2)
------------------------------------------
-(This section explains the im2col choice; the Winograd section near the code explains
-why that is faster still: 9/16 or 25/64 of the multiply-adds, every product a GEMM.)
-
-XLA:CPU hands convolutions to YNNPACK/Eigen kernels only in some configurations: the
-weight gradient of the generator's big layers becomes a convolution with a large window
-and tiny output (e.g. a 17x17 window, 2x2 output for the 128 -> 64 layer), which runs at
-~20 GFLOP/s. With im2col every one of the three products (forward, input gradient,
-weight gradient) is a plain large GEMM (``cols @ K``, ``dY @ K^T``, ``cols^T @ dY``)
-that XLA:CPU runs with its optimised dot kernels at full speed; the price is
-materialising ``cols`` (``kh*kw`` times the input for stride 1, ``kh*kw/(s_h*s_w)``
-times for stride ``s``) plus the col2im scatter-add of the input gradient, both
-memory-bound and cheap next to the GEMMs when the channel counts are large. Where they
-are small (the generator's last layer, 64 -> 3) the extra memory traffic dominates and
-XLA's convolution wins, hence the per-layer choice. The discriminator's strided convs
-(whose input gradient is an ``lhs_dilation`` convolution) were measured too: there
-XLA:CPU's own convolution is as fast as any of the GEMM formulations (see
-:func:`auto_impl`), so ``"auto"`` keeps it. On GPU cuDNN handles all of these
-convolutions well, so ``"auto"`` keeps ``lax``'s convolution.
-
-dtype: like ``nn.Conv``, inputs, kernel and bias are promoted to ``dtype`` (e.g.
-``jnp.bfloat16``); ``preferred_element_type`` (e.g. ``jnp.float32``) is passed to the
-``dot_general`` / ``conv_general_dilated`` to accumulate in float32 and return float32.
+dtype: like ``nn.Conv``, inputs, kernel and bias are promoted to ``dtype``;
+``preferred_element_type`` (e.g. ``jnp.float32`` with bfloat16 inputs) is passed to the
+products, which then accumulate and return in that type.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -116,9 +65,8 @@ from gan_jax.models.layers import UpConv2x
 
 Array = Any
 
-IMPLS = ("auto", "xla", "im2col", "s2d", "s2d_xla", "winograd")
-#: ``FastUpConv2x`` also takes ``"col2im"`` (:func:`col2im_upconv`); its other impls name
-#: how the inner conv of the sub-pixel formulation is done, ``"winograd"`` the whole layer
+IMPLS = ("auto", "xla", "winograd")
+#: ``FastUpConv2x`` also takes ``"col2im"`` (:func:`col2im_upconv`)
 UP_IMPLS = IMPLS + ("col2im",)
 
 
@@ -141,52 +89,11 @@ def _pairs(padding, in_hw: Sequence[int], kernel_hw: Sequence[int], strides: Seq
     return tuple(out)
 
 
-def _dot_channels(cols: Array, kernel2d: Array, precision, preferred_element_type) -> Array:
-    """``cols[..., K] @ kernel2d[K, F]`` as one dot_general (no reshape of ``cols``)."""
-    return lax.dot_general(
-        cols,
-        kernel2d,
-        (((cols.ndim - 1,), (0,)), ((), ())),
-        precision=precision,
-        preferred_element_type=preferred_element_type,
-    )
-
-
-def _im2col_valid(xp: Array, kernel: Array, strides, precision, preferred_element_type) -> Array:
-    """'VALID' convolution of the already padded NHWC ``xp`` with the HWIO ``kernel`` via im2col."""
-    n, hp, wp, c = xp.shape
-    kh, kw, _, f = kernel.shape
-    sh, sw = strides
-    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    if ho <= 0 or wo <= 0:
-        raise ValueError(f"kernel {(kh, kw)} larger than the padded input {(hp, wp)}")
-    if kh == 1 and kw == 1:
-        cols = lax.slice(xp, (0, 0, 0, 0), (n, sh * (ho - 1) + 1, sw * (wo - 1) + 1, c), (1, sh, sw, 1))
-    else:
-        taps = [
-            lax.slice(xp, (0, i, j, 0), (n, i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1, c), (1, sh, sw, 1))
-            for i in range(kh)
-            for j in range(kw)
-        ]
-        cols = jnp.concatenate(taps, axis=-1)  # channel index (i*kw + j)*C + c == row of K.reshape(-1, F)
-    return _dot_channels(cols, kernel.reshape(kh * kw * c, f), precision, preferred_element_type)
-
-
-def _space_to_depth(xp: Array, kernel: Array, strides) -> tuple[Array, Array]:
-    """Rearrange a strided 'VALID' convolution into a stride-1 one (see the module docstring)."""
-    n, hp, wp, c = xp.shape
-    kh, kw, _, f = kernel.shape
-    sh, sw = strides
-    if kh % sh or kw % sw:
-        raise ValueError(f"space-to-depth needs the kernel {(kh, kw)} to be a multiple of the strides {(sh, sw)}")
-    ah, aw = kh // sh, kw // sw
-    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    hq, wq = ho + ah - 1, wo + aw - 1  # space-to-depth rows/cols read by the outputs
-    xp = xp[:, : sh * hq, : sw * wq, :]  # rows/cols beyond are never part of a window
-    s = xp.reshape(n, hq, sh, wq, sw, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, hq, wq, sh * sw * c)
-    k = kernel.reshape(ah, sh, aw, sw, c, f).transpose(0, 2, 1, 3, 4, 5).reshape(ah, aw, sh * sw * c, f)
-    return s, k
-
+def _on_platform(cpu: Callable[..., Array], default: Callable[..., Array], *args: Array) -> Array:
+    """``cpu(*args)`` where the computation is compiled for the CPU, ``default(*args)``
+    elsewhere: ``lax.platform_dependent``, resolved at lowering time (only the chosen
+    branch reaches the compiler; outside ``jit`` it runs the default device's branch)."""
+    return lax.platform_dependent(*args, cpu=cpu, default=default)
 
 
 # ----------------------------------------------------------------------------- Winograd F(m x m, 2 x 2)
@@ -194,9 +101,11 @@ def _space_to_depth(xp: Array, kernel: Array, strides) -> tuple[Array, Array]:
 # Lavin & Gray (2016), "Fast Algorithms for Convolutional Neural Networks", for the 2x2
 # stride-1 'VALID' convolution every DCGAN layer reduces to (the discriminator's 4x4
 # stride-2 convs after space-to-depth, the generator's transposed convs as the transpose
-# of those). One spatial axis, correlation ``y[o] = d[o] g[0] + d[o+1] g[1]``: ``m``
-# outputs from ``m + 1`` inputs with ``m + 1`` products instead of ``2m``,
-# ``y = A^T [(G g) * (B^T d)]``. F(2, 2) (interpolation points 0, 1, infinity)::
+# of those). Fast because it does 9/16 (m=2) or 25/64 (m=4) of the multiply-adds and
+# every product, forward and backward, is a batched GEMM over the channels. One spatial
+# axis, correlation ``y[o] = d[o] g[0] + d[o+1] g[1]``: ``m`` outputs from ``m + 1``
+# inputs with ``m + 1`` products instead of ``2m``, ``y = A^T [(G g) * (B^T d)]``.
+# F(2, 2) (interpolation points 0, 1, infinity)::
 #
 #     m0 = (d0 - d1) g0,   m1 = d1 (g0 + g1),   m2 = (d2 - d1) g1
 #     y0 = m0 + m1 = d0 g0 + d1 g1,             y1 = m1 + m2 = d1 g0 + d2 g1
@@ -207,8 +116,8 @@ def _space_to_depth(xp: Array, kernel: Array, strides) -> tuple[Array, Array]:
 # In 2-D an ``m x m`` output tile needs an ``(m+1) x (m+1)`` input tile and ``(m+1)^2``
 # products instead of ``4 m^2``: 9/16 for m=2, 25/64 for m=4. Per tile position one GEMM
 # over the channels, ``(tiles, C) @ (C, F)``, in the forward, the input gradient (the
-# transposed transforms in reverse order) and the weight gradient alike (JAX derives
-# both; all maps are linear). ``tests/test_fast_conv.py`` checks output and gradients
+# transposed transforms in reverse order) and the weight gradient alike (the custom
+# VJPs below; all maps are linear). ``tests/test_fast_conv.py`` checks output and gradients
 # against ``lax`` for both tile sizes; the float32 error is that of the extra additions
 # (about 1e-6 relative for m=2, a few 1e-6 for m=4).
 
@@ -275,10 +184,8 @@ def _wino_in_T(v: Sequence[Array], axis: int, m: int) -> Array:
 
 def _wino_kernel(k: Array, m: int) -> Array:
     """G g G^T: ``(2, 2, C, F)`` -> ``((m+1)^2, C, F)`` (row-major over the tile), as
-    one ``((m+1)^2, 4) @ (4, C*F)`` matrix product with the constant ``G (x) G``: XLA:CPU
-    runs it (and its transpose, the kernel gradient) as a GEMM that reads the kernel
-    once, where the same sums written as slices and a stack became (m+1)^2 slow
-    elementwise fusions (plus a copy) every time the kernel or its gradient was read."""
+    one ``((m+1)^2, 4) @ (4, C*F)`` matrix product with the constant ``G (x) G`` (it and
+    its transpose, the kernel gradient, read the kernel once)."""
     g = np.asarray(_WINOGRAD[m][1], np.float64)  # (a, 2)
     a, c, f = g.shape[0], k.shape[2], k.shape[3]
     gg = np.einsum("xi,yj->xyij", g, g).reshape(a * a, 4)
@@ -310,10 +217,9 @@ def winograd_tile(out_hw: Sequence[int], channels: Sequence[int], dtype: Any = j
     input ``dtype``: 4 from 8x8 outputs with at least 32 channels on both sides in float32
     or wider, else 2. Half-precision inputs always get 2: F(4x4, 2x2)'s transforms
     (entries up to 8, and 1/6 in the kernel's) amplify bfloat16 rounding to ~10% errors,
-    while F(2x2, 2x2)'s are additions only. F(4x4, 2x2) does 25/36
-    of F(2x2, 2x2)'s products, but its transforms have more terms; on XLA:CPU (DCGAN-64
-    layers, fwd + bwd, ``benchmarks/conv_cpu.py``) it gained 5-14% on the 16x16 and 8x8
-    layers and lost on the 4x4 ones (0.94x) and on the generator's 64 -> 3 layer (0.63x)."""
+    while F(2x2, 2x2)'s are additions only. F(4x4, 2x2) does 25/36 of F(2x2, 2x2)'s
+    products but its transforms have more terms, so it pays only on large enough layers
+    (thresholds measured, see ``benchmarks/results/fast_conv_history.md``)."""
     if jnp.dtype(dtype).itemsize < 4:
         return 2
     return 4 if min(out_hw) >= 8 and min(channels) >= 32 else 2
@@ -324,16 +230,14 @@ def winograd_tile(out_hw: Sequence[int], channels: Sequence[int], dtype: Any = j
 # N*t*u, F) -> the output (N, ho, wo, F); and their transposes. Each is written out
 # (reshape-based tile extraction, the matrices applied as sums of slices), and the
 # convolutions below have custom VJPs made of these, so the backward passes are as
-# direct as the forward ones (JAX's derived transposes of the tile extraction are
-# chains of pads and adds that XLA:CPU runs as many separate memory-bound passes).
-# The stride-2 layers (D's convs, G's transposed convs) read pixels, not space-to-depth
-# cells: their custom VJPs take the unpadded pixel-domain array and extract each of the
-# four stride-2 phases with a strided slice (_in_s2d), which XLA:CPU fuses into the tile
-# extraction; padding first and running the space-to-depth transpose inside that fusion
-# made it 2-2.7x slower. The kernels' space-to-depth (and flip, for G) also happens
-# inside the custom VJPs (_prep_kernel), so their gradients come out in the layers' shape;
-# the kernel transform itself is one small GEMM (_wino_kernel; 5% of the DCGAN-64 step
-# in an interleaved A/B against the slice-and-stack version).
+# direct as the forward ones (instead of JAX's derived transposes of the tile
+# extraction, chains of pads and adds). The stride-2 layers (D's convs, G's transposed
+# convs) read pixels, not space-to-depth cells: their custom VJPs take the unpadded
+# pixel-domain array and extract each of the four stride-2 phases with a strided slice
+# (_in_s2d), which XLA fuses into the tile extraction. The kernels' space-to-depth (and
+# flip, for G) also happens inside the custom VJPs (_prep_kernel), so their gradients
+# come out in the layers' shape. Higher-order gradients (R1, WGAN-GP) differentiate the
+# custom VJPs' forward and backward functions, which are ordinary JAX code.
 
 
 def _tile(ho: int, wo: int, c: int, f: int, tile: int | None, dtype: Any) -> int:
@@ -354,9 +258,7 @@ def _fit(x: Array, rows: int, cols: int) -> Array:
 def _in(s: Array, m: int, t: int, u: int) -> Array:
     n, c = s.shape[0], s.shape[3]
     s = _fit(s, m * (t + 1), m * (u + 1))
-    # Two passes, each one stack of m+1 arrays: rows of all tiles, then columns of all
-    # rows at once. (Transforming each row's columns separately made (m+1)^2 small
-    # fusions plus a concatenate copy on XLA:CPU; one sum of taps per entry was slower.)
+    # Two passes, each one stack of m+1 arrays: rows of all tiles, then columns of all rows at once.
     rows = jnp.stack(_wino_in(s, t, 1, m))  # (a, N, t, m*(u+1), C)
     v = jnp.stack(_wino_in(rows, u, 3, m), axis=1)  # (a, a, N, t, u, C)
     return v.reshape((m + 1) ** 2, n * t * u, c)
@@ -382,12 +284,10 @@ def _in_s2d(x: Array, m: int, t: int, u: int, hq: int, wq: int, lo: tuple[int, i
     """``_in(space_to_depth(xp))`` where ``xp`` is the NHWC ``x`` zero-padded by ``lo``
     rows / columns at the start (and with zeros beyond): ``(N, H, W, C)`` -> ``(a*a,
     N*t*u, 4C)`` for ``(hq, wq)`` stride-2 cells read, channel index ``(r_h*2 + r_w)*C +
-    c`` as in :func:`_space_to_depth`. Each phase ``xp[:, r_h::2, r_w::2]`` is taken from
+    c`` (the module docstring's space-to-depth). Each phase ``xp[:, r_h::2, r_w::2]`` is taken from
     ``x`` by a strided slice (:func:`_phase`), transformed on its own, and the four
-    results stacked next to the channel axis: the same numbers, but XLA:CPU then reads
-    the phases with strided loads instead of materialising the padding and running the
-    space-to-depth transpose inside the tile-extraction fusion, which measured 2-2.7x
-    slower (DCGAN-64 discriminator layers, 2-core CPU)."""
+    results stacked next to the channel axis: the same numbers, read with strided loads
+    instead of materialising the padding and the space-to-depth transpose."""
     a, n, c = m + 1, x.shape[0], x.shape[3]
     phases = [
         _in(_phase(_phase(x, 1, rh, lo[0], hq, m * (t + 1)), 2, rw, lo[1], wq, m * (u + 1)), m, t, u)
@@ -409,7 +309,7 @@ def _s2d_grad_to_pixels(ds: Array, hw: tuple[int, int], lo: tuple[int, int]) -> 
 
 def _depth_to_space(s: Array) -> Array:
     """``(N, H, W, 4F)`` space-to-depth cells -> ``(N, 2H, 2W, F)`` pixels (the inverse of
-    :func:`_space_to_depth`'s rearrangement)."""
+    the space-to-depth rearrangement)."""
     n, hq, wq, c4 = s.shape
     f = c4 // 4
     return s.reshape(n, hq, wq, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * hq, 2 * wq, f)
@@ -616,41 +516,37 @@ def col2im_upconv(x: Array, kernel: Array, precision=None, preferred_element_typ
 
 
 def _winograd_ok(kernel_shape: Sequence[int], strides: Sequence[int]) -> bool:
-    """Winograd F(2x2, 2x2) applies to 2x2 stride-1 kernels and (via space-to-depth) 4x4 stride-2 ones."""
+    """Winograd F(m x m, 2 x 2) applies to 2x2 stride-1 kernels and (via space-to-depth) 4x4 stride-2 ones."""
     return (tuple(kernel_shape[:2]), tuple(strides)) in (((2, 2), (1, 1)), ((4, 4), (2, 2)))
 
 
-def auto_impl(in_shape: Sequence[int], kernel_shape: Sequence[int], strides: Sequence[int] = (1, 1), backend: str | None = None) -> str:
-    """The implementation ``impl="auto"`` picks for an NHWC input and HWIO kernel.
+#: on the CPU, ``"auto"`` runs Winograd for convs it applies to with at least this many input channels
+AUTO_WINOGRAD_MIN_IN = 16
+#: ... and for ``UpConv2x`` on inputs of at least this height and width (``"col2im"`` below)
+AUTO_WINOGRAD_MIN_HW = 4
 
-    Not the CPU: ``"xla"``. On the CPU (rule from ``benchmarks/conv_cpu.py``, DCGAN-64 at
-    batch 64, jax 0.10.2, 2 cores):
 
-    * 4x4 stride-2 (the discriminator's convs) with at least ``AUTO_WINOGRAD_MIN_IN``
-      input channels: ``"winograd"`` (space-to-depth + F(2x2, 2x2)); the first layer
-      (3 input channels) stays ``"xla"``, where the transforms cost more than they save;
-    * other stride-2 convs: ``"xla"`` (the GEMM formulations measured 0.54-1.2x);
-    * stride 1 (``UpConv2x``'s inner conv when it is not done by Winograd, see
-      :func:`auto_upconv_impl`): ``"im2col"`` from ``AUTO_MIN_FEATURES`` output channels
-      (XLA:CPU's weight gradient of it is slow), ``"xla"`` below.
-    """
-    backend = jax.default_backend() if backend is None else backend
+def auto_impl(in_shape: Sequence[int], kernel_shape: Sequence[int], strides: Sequence[int] = (1, 1), *, backend: str) -> str:
+    """The :func:`conv2d` impl ``"auto"`` uses for an NHWC input and HWIO kernel on the
+    platform ``backend`` (``"cpu"``, ``"cuda"``, ``"rocm"``, ``"tpu"``, ``"gpu"``...).
+
+    Not the CPU: ``"xla"``. CPU: ``"winograd"`` for 2x2 stride-1 and 4x4 stride-2 kernels
+    with at least ``AUTO_WINOGRAD_MIN_IN`` input channels (the discriminator's convs but
+    the first, whose 3 input channels make the transforms cost more than they save),
+    else ``"xla"``."""
     if backend != "cpu":
         return "xla"
-    if tuple(strides) != (1, 1):
-        if _winograd_ok(kernel_shape, strides) and kernel_shape[2] >= AUTO_WINOGRAD_MIN_IN:
-            return "winograd"
-        return "xla"
-    return "im2col" if kernel_shape[-1] >= AUTO_MIN_FEATURES else "xla"
+    if _winograd_ok(kernel_shape, strides) and kernel_shape[2] >= AUTO_WINOGRAD_MIN_IN:
+        return "winograd"
+    return "xla"
 
 
-def auto_upconv_impl(in_shape: Sequence[int], features: int, backend: str | None = None) -> str:
-    """What ``FastUpConv2x(impl="auto")`` does for an NHWC input: not the CPU, ``"xla"``;
-    on the CPU ``"winograd"`` (:func:`winograd_upconv`) from ``AUTO_WINOGRAD_MIN_HW``
-    input rows and columns, else ``"col2im"`` (:func:`col2im_upconv`; at 4x4 the tile
-    padding and transforms cost more than the 9/16 saves: Winograd measured 0.8x of it,
-    and col2im 1.3x of the sub-pixel im2col, layer forward + backward)."""
-    backend = jax.default_backend() if backend is None else backend
+def auto_upconv_impl(in_shape: Sequence[int], features: int, *, backend: str) -> str:
+    """What ``FastUpConv2x(impl="auto")`` does for an NHWC input on the platform
+    ``backend``: not the CPU, ``"xla"``; CPU: ``"winograd"`` (:func:`winograd_upconv`)
+    from ``AUTO_WINOGRAD_MIN_HW`` input rows and columns, else ``"col2im"``
+    (:func:`col2im_upconv`, which needs no padding to whole tiles: on smaller inputs the
+    tiles would be mostly padding)."""
     if backend != "cpu":
         return "xla"
     if min(in_shape[-3], in_shape[-2]) >= AUTO_WINOGRAD_MIN_HW:
@@ -658,15 +554,30 @@ def auto_upconv_impl(in_shape: Sequence[int], features: int, backend: str | None
     return "col2im"
 
 
-#: on the CPU, ``"auto"`` uses ``"im2col"`` for stride-1 convs with at least this many output channels
-AUTO_MIN_FEATURES = 32
-#: ... Winograd for 4x4 stride-2 convs with at least this many input channels
-AUTO_WINOGRAD_MIN_IN = 16
-#: ... and Winograd for ``UpConv2x`` on inputs of at least this height and width
-AUTO_WINOGRAD_MIN_HW = 4
-
-
 # ----------------------------------------------------------------------------- conv2d
+
+
+def _conv_xla(x: Array, kernel: Array, strides, pads, precision, preferred_element_type) -> Array:
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=strides,
+        padding=pads,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
+
+
+def _conv_winograd(x: Array, kernel: Array, strides, pads, precision, preferred_element_type) -> Array:
+    if not _winograd_ok(kernel.shape, strides):
+        raise ValueError(f"impl 'winograd' needs a 2x2 stride-1 or 4x4 stride-2 kernel, got {kernel.shape[:2]} stride {strides}")
+    if strides != (1, 1):
+        return winograd_conv_s2(x, kernel, pads, precision, preferred_element_type)
+    return winograd_valid(jnp.pad(x, ((0, 0), *pads, (0, 0))), kernel, precision, preferred_element_type)
+
+
+_CONV = {"xla": _conv_xla, "winograd": _conv_winograd}
 
 
 def conv2d(
@@ -688,40 +599,14 @@ def conv2d(
         raise ValueError(f"conv2d needs an NHWC input and an HWIO kernel, got {x.shape} and {kernel.shape}")
     strides = tuple(int(s) for s in strides)
     pads = _pairs(padding, x.shape[1:3], kernel.shape[:2], strides)
-    if impl == "auto":
-        impl = auto_impl(x.shape, kernel.shape, strides)
-    if impl == "xla":
-        return lax.conv_general_dilated(
-            x,
-            kernel,
-            window_strides=strides,
-            padding=pads,
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            precision=precision,
-            preferred_element_type=preferred_element_type,
-        )
-    if impl == "winograd":
-        if not _winograd_ok(kernel.shape, strides):
-            raise ValueError(f"impl 'winograd' needs a 2x2 stride-1 or 4x4 stride-2 kernel, got {kernel.shape[:2]} stride {strides}")
-        if strides != (1, 1):
-            return winograd_conv_s2(x, kernel, pads, precision, preferred_element_type)
-        return winograd_valid(jnp.pad(x, ((0, 0), *pads, (0, 0))), kernel, precision, preferred_element_type)
-    xp = jnp.pad(x, ((0, 0), *pads, (0, 0))) if any(p != (0, 0) for p in pads) else x
-    divisible = kernel.shape[0] % strides[0] == 0 and kernel.shape[1] % strides[1] == 0
-    if impl in ("s2d", "s2d_xla") and strides != (1, 1) and divisible:
-        xp, kernel = _space_to_depth(xp, kernel, strides)
-        strides = (1, 1)
-        if impl == "s2d_xla":
-            return lax.conv_general_dilated(
-                xp,
-                kernel,
-                window_strides=(1, 1),
-                padding="VALID",
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                precision=precision,
-                preferred_element_type=preferred_element_type,
-            )
-    return _im2col_valid(xp, kernel, strides, precision, preferred_element_type)
+    run = lambda name: lambda x, k: _CONV[name](x, k, strides, pads, precision, preferred_element_type)
+    if impl != "auto":
+        return run(impl)(x, kernel)
+    cpu = auto_impl(x.shape, kernel.shape, strides, backend="cpu")
+    other = auto_impl(x.shape, kernel.shape, strides, backend="default")
+    if cpu == other:
+        return run(cpu)(x, kernel)
+    return _on_platform(run(cpu), run(other), x, kernel)
 
 
 # ----------------------------------------------------------------------------- layers
@@ -729,11 +614,11 @@ def conv2d(
 
 class FastConv(nn.Module):
     """Drop-in for ``nn.Conv`` (2-D, NHWC; no dilation, no feature groups, no mask) with
-    a selectable implementation ``impl`` (``"auto"``, ``"xla"``, ``"im2col"``, ``"s2d"``,
-    ``"s2d_xla"``; see :func:`conv2d`). Same fields and parameters as ``nn.Conv``:
-    ``kernel`` ``(kh, kw, in_features, features)`` from ``kernel_init``, then ``bias``
-    ``(features,)`` from ``bias_init``; pass ``name="Conv_<i>"`` when replacing an
-    auto-named ``nn.Conv`` to keep the parameter tree."""
+    a selectable implementation ``impl`` (``"auto"``, ``"xla"``, ``"winograd"``; see
+    :func:`conv2d`). Same fields and parameters as ``nn.Conv``: ``kernel`` ``(kh, kw,
+    in_features, features)`` from ``kernel_init``, then ``bias`` ``(features,)`` from
+    ``bias_init``; pass ``name="Conv_<i>"`` when replacing an auto-named ``nn.Conv`` to
+    keep the parameter tree."""
 
     features: int
     kernel_size: Sequence[int] = (3, 3)
@@ -747,6 +632,11 @@ class FastConv(nn.Module):
     bias_init: Any = initializers.zeros_init()
     preferred_element_type: Any = None
     impl: str = "auto"
+
+    def __post_init__(self):
+        if self.impl not in IMPLS:
+            raise ValueError(f"unknown impl {self.impl!r}; choose one of {IMPLS}")
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, inputs: Array) -> Array:
@@ -781,23 +671,29 @@ class FastConv(nn.Module):
 
 class FastUpConv2x(UpConv2x):
     """:class:`~gan_jax.models.layers.UpConv2x` (same fields, same parameters: ``kernel``
-    ``(4, 4, in_features, features)``, ``bias``) whose inner 2x2 stride-1 'VALID'
-    convolution is :func:`conv2d` with ``impl``. See ``UpConv2x`` for the sub-pixel
-    derivation; the inner convolution is exact in every ``impl`` (module docstring)."""
+    ``(4, 4, in_features, features)``, ``bias``) computed by ``impl``: ``"xla"`` is
+    ``UpConv2x``'s own sub-pixel ``lax`` convolution, ``"winograd"``
+    :func:`winograd_upconv`, ``"col2im"`` :func:`col2im_upconv`, ``"auto"``
+    :func:`auto_upconv_impl`'s choice for the compilation platform."""
 
     impl: str = "auto"
 
+    def __post_init__(self):
+        if self.impl not in UP_IMPLS:
+            raise ValueError(f"unknown impl {self.impl!r}; choose one of {UP_IMPLS}")
+        super().__post_init__()
+
     def _upconv(self, inputs: Array, kernel: Array) -> Array:
         impl = self.impl
-        if impl not in UP_IMPLS:
-            raise ValueError(f"unknown impl {impl!r}; choose one of {UP_IMPLS}")
-        if impl == "auto":
-            impl = auto_upconv_impl(inputs.shape, self.features)
-        if impl == "winograd":
-            return winograd_upconv(inputs, kernel, self.precision, self.preferred_element_type)
-        if impl == "col2im":
-            return col2im_upconv(inputs, kernel, self.precision, self.preferred_element_type)
-        return super()._upconv(inputs, kernel)  # the sub-pixel conv, its inner conv by conv2d(impl)
-
-    def _valid_conv(self, x: Array, k: Array) -> Array:
-        return conv2d(x, k, (1, 1), "VALID", impl=self.impl, precision=self.precision, preferred_element_type=self.preferred_element_type)
+        runs = {
+            "xla": super()._upconv,  # the sub-pixel conv, its inner conv UpConv2x._valid_conv (lax)
+            "winograd": lambda x, k: winograd_upconv(x, k, self.precision, self.preferred_element_type),
+            "col2im": lambda x, k: col2im_upconv(x, k, self.precision, self.preferred_element_type),
+        }
+        if impl != "auto":
+            return runs[impl](inputs, kernel)
+        cpu = auto_upconv_impl(inputs.shape, self.features, backend="cpu")
+        other = auto_upconv_impl(inputs.shape, self.features, backend="default")
+        if cpu == other:
+            return runs[cpu](inputs, kernel)
+        return _on_platform(runs[cpu], runs[other], inputs, kernel)

@@ -1,0 +1,9 @@
+"""Config-side families: each module turns a ``Config`` into a recipe and a state (driver side).
+
+A family module defines ``ModelConfig`` and ``RecipeConfig`` (the config's ``model`` and
+``recipe`` sections), ``build(config, dataset) -> (recipe, state)`` and
+``steps_locked(config) -> str`` (why ``train.steps`` may not change on resume, or "").
+"""
+
+#: family name -> module
+FAMILIES = {"classic": "gan_jax.families.classic"}
