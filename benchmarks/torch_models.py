@@ -105,8 +105,8 @@ def _one_hot(y: torch.Tensor | None, n: int, like: torch.Tensor) -> torch.Tensor
 
 # ----------------------------------------------------------------------------- DCGAN
 
-#: spatial size -> number of stride-2 stages (the first feature map is 4x4)
-DCGAN_STAGES = {16: 2, 32: 3, 64: 4}
+#: spatial size -> number of stride-2 stages (the first feature map is 4x4; 7x7 for 28x28)
+DCGAN_STAGES = {16: 2, 28: 2, 32: 3, 64: 4}
 
 
 def _dcgan_stages(size: int) -> int:
@@ -116,12 +116,29 @@ def _dcgan_stages(size: int) -> int:
         raise ValueError(f"DCGAN image sizes: {sorted(DCGAN_STAGES)}, got {size}") from None
 
 
+def _dcgan_base(size: int) -> int:
+    return size >> _dcgan_stages(size)
+
+
+def dcgan_weights_init(m: nn.Module) -> None:
+    """The PyTorch DCGAN example's ``weights_init``: conv weights N(0, 0.02), BatchNorm N(1, 0.02), bias 0
+    (applied to every conv / linear layer here, as gan_jax's ``weight_init="normal"`` does)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d) and m.affine:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
 class DCGANGenerator(nn.Module):
     def __init__(self, size: int = 64, width: int = 64, z_dim: int = 100, channels: int = 3, num_classes: int = 0):
         super().__init__()
         n_up = _dcgan_stages(size)
         ch = width * 2 ** (n_up - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + num_classes, ch, 4, 1, 0, bias=False), _bn2d(ch), nn.ReLU(True)]
+        base = _dcgan_base(size)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + num_classes, ch, base, 1, 0, bias=False), _bn2d(ch), nn.ReLU(True)]
         for _ in range(n_up - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), _bn2d(ch // 2), nn.ReLU(True)]
             ch //= 2
@@ -148,8 +165,8 @@ class DCGANDiscriminator(nn.Module):
             layers += [_bn2d(ch * 2)] if batch_norm else []
             layers += [nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
-        # gan_jax: Dense on the flattened 4x4 map == Conv(4x4, valid) to 1x1
-        layers += [sn(nn.Conv2d(ch, 1, 4, 1, 0, bias=True))]
+        # gan_jax: Dense on the flattened base x base map == Conv(base x base, valid) to 1x1
+        layers += [sn(nn.Conv2d(ch, 1, _dcgan_base(size), 1, 0, bias=True))]
         self.main = nn.Sequential(*layers)
         self.num_classes = num_classes
 

@@ -37,7 +37,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -111,20 +111,15 @@ def _reference(dataset, net, *, data_dir, num_real, progress):
         raise UserError(str(e).splitlines()[0]) from None
 
 
-def _generated_features(recipe, state, dataset, net, *, num, batch_size, seed, use_ema, keep_features, keep_probs, progress):
-    """Streaming stats (and optionally features / class probabilities) of ``num`` generated images."""
+def _generated_images(recipe, state, *, num, batch_size, seed, use_ema) -> Iterator[np.ndarray]:
+    """``num`` uint8 images of the generator from the fixed latents of ``seed``, in batches."""
     from gan_jax.images import to_uint8
-    from gan_jax.metrics import StreamingStats
-    from gan_jax.metrics.features import iter_features
     from gan_jax.sampling import _generate, fixed_latents
 
     z = fixed_latents(recipe, num, seed)
     labels = None
     if recipe.num_classes:  # balanced classes
         labels = jnp.asarray(np.arange(num) % recipe.num_classes, jnp.int32)
-    stats = StreamingStats.init(net.dim)
-    kept_f, kept_p = [], []
-    bar = tqdm(total=num, desc=f"features [{net.name}]", disable=not progress, unit="img", dynamic_ncols=True)
     for start in range(0, num, batch_size):
         valid = min(batch_size, num - start)
         zb = z[start:start + batch_size]
@@ -132,7 +127,18 @@ def _generated_features(recipe, state, dataset, net, *, num, batch_size, seed, u
         if valid < batch_size and num > batch_size:  # one compiled shape
             zb = jnp.concatenate([zb, jnp.zeros((batch_size - valid, zb.shape[1]), zb.dtype)])
             yb = None if yb is None else jnp.concatenate([yb, jnp.zeros((batch_size - valid,), yb.dtype)])
-        images = to_uint8(np.asarray(_generate(recipe, state, zb, yb, use_ema=use_ema))[:valid])
+        yield to_uint8(np.asarray(_generate(recipe, state, zb, yb, use_ema=use_ema))[:valid])
+
+
+def _features(batches: Iterable[np.ndarray], net, *, num, keep_features, keep_probs, progress):
+    """Streaming stats (and optionally features / class probabilities) of uint8 image batches."""
+    from gan_jax.metrics import StreamingStats
+    from gan_jax.metrics.features import iter_features
+
+    stats = StreamingStats.init(net.dim)
+    kept_f, kept_p = [], []
+    bar = tqdm(total=num, desc=f"features [{net.name}]", disable=not progress, unit="img", dynamic_ncols=True)
+    for images in batches:
         for f, logits in iter_features(net, [images]):
             stats = stats.update(f)
             if keep_features:
@@ -141,7 +147,7 @@ def _generated_features(recipe, state, dataset, net, *, num, batch_size, seed, u
                 lg = logits.astype(np.float64)
                 p = np.exp(lg - lg.max(axis=1, keepdims=True))
                 kept_p.append(p / p.sum(axis=1, keepdims=True))
-        bar.update(valid)
+        bar.update(len(images))
     bar.close()
     return (stats, np.concatenate(kept_f) if keep_features else None, np.concatenate(kept_p) if keep_probs else None)
 
@@ -150,18 +156,29 @@ def compute_metrics(recipe, state, dataset, *, metrics: Sequence[str] = METRICS,
                     data_dir=None, batch_size: int = 500, seed: int = 0, use_ema: bool = True,
                     num_real: int | None = None, progress: bool = False) -> dict[str, float]:
     """The metrics of a (restored) ``state`` against ``dataset``'s training split, flat-named."""
+    if batch_size < 1:
+        raise UserError(f"batch_size must be >= 1, got {batch_size}")
+    images = _generated_images(recipe, state, num=num, batch_size=min(batch_size, max(num, 1)), seed=seed, use_ema=use_ema)
+    return score_images(images, dataset, metrics=metrics, features=features, num=num, data_dir=data_dir, seed=seed,
+                        num_real=num_real, progress=progress)
+
+
+def score_images(images: Iterable[np.ndarray], dataset, *, metrics: Sequence[str] = METRICS, features: str | None = None,
+                 num: int = 10000, data_dir=None, seed: int = 0, num_real: int | None = None,
+                 progress: bool = False) -> dict[str, float]:
+    """The metrics of ``num`` uint8 NHWC images (an iterable of batches, from any generator, e.g.
+    a PyTorch one in ``benchmarks/quality_vs_torch.py``) against ``dataset``'s training split."""
     from gan_jax.metrics import frechet_distance, inception_score, kernel_inception_distance, prdc
 
     metrics = _parse_metrics(metrics)
     if num < IS_SPLITS:
         raise UserError(f"num must be >= {IS_SPLITS}, got {num}")
-    if batch_size < 1:
-        raise UserError(f"batch_size must be >= 1, got {batch_size}")
     net = _feature_net(features, dataset)
     ref = _reference(dataset, net, data_dir=data_dir, num_real=num_real, progress=progress)
-    stats, fake, probs = _generated_features(
-        recipe, state, dataset, net, num=num, batch_size=min(batch_size, num), seed=seed, use_ema=use_ema,
-        keep_features=bool({"kid", "pr"} & set(metrics)), keep_probs="is" in metrics, progress=progress)
+    stats, fake, probs = _features(images, net, num=num, keep_features=bool({"kid", "pr"} & set(metrics)),
+                                   keep_probs="is" in metrics, progress=progress)
+    if stats.count != num:
+        raise ValueError(f"expected {num} images, got {stats.count}")
     s = net.name
     out: dict[str, float] = {}
     if "fid" in metrics:

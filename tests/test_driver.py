@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 DIGITS = ["--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "data.image_size=16", "--set", "train.batch_size=16",
           "--set", "log.every=10", "--set", "log.sample_every=1000", "--set", "log.num_samples=16", "--set", "log.tensorboard=false",
           "--set", "model.d_batch_norm=false", "--set", "recipe.r1_gamma=1.0", "--set", "recipe.d_reg_every=4",
-          "--set", "recipe.hist_weight=0.001"]
+          "--set", "recipe.hist_weight=0.001", "--set", "data.augment="]
 #: the interrupted runs are resumed to this step and compared with an uninterrupted run of it
 KILL_STEPS = 60
 #: the children that get killed are started with more steps than that, so they never finish before

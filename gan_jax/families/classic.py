@@ -31,6 +31,8 @@ class ModelConfig:
     d_batch_norm: bool = True
     #: DCGAN upsampling: "subpixel" (fast everywhere, exact) or "conv_transpose"
     g_upsample: str = "subpixel"
+    #: DCGAN weight initialisation: "normal" (the paper's N(0, 0.02)) or "flax" (Flax's defaults)
+    weight_init: str = "normal"
     #: BatchNorm in the MLP generator's hidden layers
     g_batch_norm: bool = False
     #: MLP hidden layer sizes
@@ -127,9 +129,12 @@ def build_models(config: Config, dataset):
             raise UserError(f"unknown model.g_upsample {m.g_upsample!r}; choose one of {models.dcgan.UPSAMPLE_MODES}")
         if size not in models.dcgan.SUPPORTED_SIZES:
             raise UserError(f"DCGAN supports image sizes {sorted(models.dcgan.SUPPORTED_SIZES)}, got {size} (set data.image_size)")
+        if m.weight_init not in models.dcgan.INITS:
+            raise UserError(f"unknown model.weight_init {m.weight_init!r}; choose one of {models.dcgan.INITS}")
         return (
-            models.DCGANGenerator(image_shape=dataset.data_shape, width=m.g_width, upsample=m.g_upsample, num_classes=n_cls),
+            models.DCGANGenerator(image_shape=dataset.data_shape, width=m.g_width, upsample=m.g_upsample, num_classes=n_cls, weight_init=m.weight_init),
             models.DCGANDiscriminator(
+                weight_init=m.weight_init,
                 width=m.d_width,
                 batch_norm=m.d_batch_norm,
                 num_classes=n_cls if m.conditioning == "concat" else 0,
