@@ -78,19 +78,19 @@ def _scores(images_fn, dataset, args, seed):
 
 
 def run_jax(name: str, args, seed: int) -> list[dict]:
+    import jax
+
     from gan_jax.evaluate import _generated_images
+    from gan_jax.experiment import build_dataset
     from gan_jax.train import train_and_evaluate
 
     config = _config(name, args, seed, torch_side=False)
+    dataset = build_dataset(config)  # one dataset for training and scoring
     with tempfile.TemporaryDirectory(prefix="quality_jax_") as workdir:
         t0 = time.perf_counter()
-        state, result = train_and_evaluate(config, workdir, progress=False)
+        state, result = train_and_evaluate(config, workdir, progress=False, dataset=dataset)
         train_s = time.perf_counter() - t0
-    from gan_jax.experiment import build_dataset
-
-    dataset = build_dataset(config)
-    n_g = sum(int(np.prod(x.shape)) for x in _leaves(state.nets["G"].params))
-    n_d = sum(int(np.prod(x.shape)) for x in _leaves(state.nets["D"].params))
+    n_g, n_d = (sum(x.size for x in jax.tree.leaves(state.nets[n].params)) for n in ("G", "D"))
     rows = []
     for variant, use_ema in (("raw", False), ("ema", True)):
         if use_ema and not state.nets["G"].ema:
@@ -100,12 +100,6 @@ def run_jax(name: str, args, seed: int) -> list[dict]:
         rows.append({"framework": "gan_jax", "variant": variant, "seed": seed, "steps": config.train.steps, "train_seconds": train_s,
                      "n_params_g": n_g, "n_params_d": n_d, **m})
     return rows
-
-
-def _leaves(tree):
-    import jax
-
-    return jax.tree.leaves(tree)
 
 
 def run_torch(name: str, args, seed: int) -> list[dict]:
