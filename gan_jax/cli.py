@@ -1,7 +1,8 @@
 """``gan-jax`` command line: parses arguments and calls the driver; no logic of its own.
 
     gan-jax train [EXPERIMENT] [--workdir DIR] [--set section.field=value ...]
-    gan-jax sample --workdir DIR --num N --out FILE.{npy,png} [--seed S] [--no-ema] [--label K]
+    gan-jax sample --workdir DIR --num N --out FILE.{npy,png,txt} [--seed S] [--no-ema] [--label K]
+                   [--temperature T] [--top-k K] [--prefix TEXT]   (text generators: .txt/.npy)
     gan-jax interpolate --workdir DIR --out FILE.{png,gif} [--pairs P] [--steps S] [--seed S]
     gan-jax eval --workdir DIR [--metrics fid,kid,is,pr] [--num N] [--features mnist|cifar10|inception:PATH]
     gan-jax list
@@ -34,10 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write samples of a trained generator")
     s.add_argument("--workdir", required=True)
     s.add_argument("--num", type=int, default=64)
-    s.add_argument("--out", required=True, help="FILE.npy (raw samples) or FILE.png (grid / scatter plot)")
+    s.add_argument("--out", required=True, help="FILE.npy (raw samples), FILE.png (grid / scatter plot) or, for text, FILE.txt")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     s.add_argument("--label", type=int, help="class of every sample (conditional models; default: a class per row)")
+    s.add_argument("--temperature", type=float, default=1.0, help="text: sampling temperature")
+    s.add_argument("--top-k", type=int, default=0, help="text: sample among the k most likely tokens (0 = all)")
+    s.add_argument("--prefix", default="", help="text: a prompt every sample starts with")
 
     i = sub.add_parser("interpolate", help="latent interpolations (slerp) of a trained generator")
     i.add_argument("--workdir", required=True)
@@ -117,11 +121,15 @@ def _sample(args) -> int:
 
     workdir = Path(args.workdir)
     out = Path(args.out)
-    if out.suffix not in (".npy", ".png"):
-        raise UserError(f"--out must end in .npy or .png, got {out.name!r}")
+    if out.suffix not in (".npy", ".png", ".txt"):
+        raise UserError(f"--out must end in .npy, .png or .txt, got {out.name!r}")
     if args.num < 1:
         raise UserError(f"--num must be >= 1, got {args.num}")
     dataset, recipe, state = _restore(workdir)
+    if dataset.text is not None:
+        return _sample_text(args, dataset, recipe, state, out)
+    if out.suffix == ".txt":
+        raise UserError("--out FILE.txt is for text generators; this run generates images or points (use .png or .npy)")
     _check_label(args.label, dataset, recipe)
     num, labels, ncol = args.num, None, None
     if recipe.num_classes:
@@ -140,6 +148,31 @@ def _sample(args) -> int:
     return 0
 
 
+def _sample_text(args, dataset, recipe, state, out: Path) -> int:
+    import numpy as np
+
+    from gan_jax.config import UserError
+    from gan_jax.data import DatasetError
+    from gan_jax.text_eval import decode, encode_prefix, generate_tokens, write_text
+
+    if out.suffix == ".png":
+        raise UserError("a text generator writes .txt (decoded text) or .npy (token ids), not .png")
+    if args.temperature <= 0 or args.top_k < 0:
+        raise UserError(f"need --temperature > 0 and --top-k >= 0, got {args.temperature} and {args.top_k}")
+    try:
+        prefix = encode_prefix(dataset, args.prefix) if args.prefix else None
+    except DatasetError as e:
+        raise UserError(f"--prefix: {e}") from None
+    tokens = generate_tokens(recipe, state, args.num, seed=args.seed, temperature=args.temperature, top_k=args.top_k, prefix=prefix)
+    if out.suffix == ".npy":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, tokens)
+    else:
+        write_text(decode(dataset, tokens), out)
+    print(f"wrote {args.num} samples to {out}")
+    return 0
+
+
 def _interpolate(args) -> int:
     from PIL import Image
 
@@ -153,6 +186,8 @@ def _interpolate(args) -> int:
     if args.pairs < 1 or args.steps < 2:
         raise UserError(f"need --pairs >= 1 and --steps >= 2, got {args.pairs} and {args.steps}")
     dataset, recipe, state = _restore(Path(args.workdir))
+    if dataset.text is not None:
+        raise UserError("interpolate draws images; this run generates text (use gan-jax sample --out FILE.txt)")
     if not dataset.is_image:
         raise UserError(f"interpolate draws images; dataset {dataset.name!r} has points")
     _check_label(args.label if recipe.num_classes else None, dataset, recipe)

@@ -41,6 +41,10 @@ class DataConfig:
     #: DiffAugment policy applied to D's inputs, items from gan_jax.augment.AUGMENT_POLICIES,
     #: e.g. --set data.augment=color,translation,cutout; () = none
     augment: tuple[str, ...] = ()
+    #: text data: tokens per sequence (0 = the data's own: 20 for the oracle, the longest line otherwise)
+    seq_len: int = 0
+    #: text:PATH data: "char" or "word" (whitespace-separated) tokens
+    text_level: str = "char"
 
 
 @dataclasses.dataclass

@@ -10,13 +10,15 @@ A GAN is a ``TrainState`` and a ``Recipe``:
 * ``Recipe`` is a sequence of ``Phase``\\ s, named as in stylegan2-ada-pytorch (``Dmain``,
   ``Dreg``, ``Gmain``, ``Greg``). A phase has a pure loss function of a ``PhaseContext``, names
   the networks it updates (one optimizer step each, with the gradient of its loss), runs every
-  ``every`` steps (lazy regularisation: its loss is multiplied by ``every``) and ``repeats`` times
-  per step (n_critic; each repeat on a fresh real batch).
+  ``every`` steps (lazy regularisation: its loss is multiplied by ``every``), ``repeats`` times
+  per step (n_critic; each repeat on a fresh real batch), and only in its window of steps
+  ``[start, stop)`` if it has one (training stages: pre-train G, pre-train D, adversarial).
 
 ``train_step_fn(recipe, active)`` is the pure ``(state, batch) -> (state, metrics)`` that runs the
-every-step phases plus the lazy phases in ``active``. ``make_train_step`` compiles one variant per
-set of lazy phases that run together and picks it from the host's step counter, so a lazy phase
-costs nothing on the steps where it does not run (no ``lax.cond``, no device sync).
+every-step phases plus the scheduled (lazy or windowed) phases in ``active``. ``make_train_step``
+compiles one variant per set of scheduled phases that run together and picks it from the host's
+step counter, so a phase costs nothing on the steps where it does not run (no ``lax.cond``, no
+device sync).
 
 Randomness: ``step_key = fold_in(state.rng, state.step)``; one key per phase
 ``split(step_key, len(recipe.phases))`` (by position, whether or not the phase runs);
@@ -33,6 +35,7 @@ single-device update on the same global batch.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from typing import Any, Callable, Iterable, Mapping
 
@@ -205,7 +208,8 @@ class Phase:
     ``repeats > 1`` runs it that many times per step, repeat ``i`` on a fresh real batch.
     ``keys`` names the subkeys the loss draws from (``ctx.key(name)``).
     ``after(state, call_index) -> extra`` runs after the update (e.g. parameter averages);
-    ``call_index`` is ``step * repeats + i``.
+    ``call_index`` is ``step * repeats + i``. ``start``/``stop``: the phase runs only at steps
+    ``start <= step < stop`` (``stop=None``: to the end), lazily every ``every`` from ``start``.
     """
 
     name: str
@@ -216,6 +220,8 @@ class Phase:
     keys: tuple[str, ...] = ()
     after: Callable[[TrainState, Array], PyTree] | None = None
     scale_lazy_loss: bool = True
+    start: int = 0
+    stop: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.updates, tuple) or not isinstance(self.keys, tuple):
@@ -224,10 +230,22 @@ class Phase:
             raise ValueError(f"phase {self.name!r}: every and repeats must be >= 1, got {self.every}, {self.repeats}")
         if len(set(self.keys)) != len(self.keys):
             raise ValueError(f"phase {self.name!r}: key names must be distinct, got {self.keys}")
+        if self.start < 0 or (self.stop is not None and self.stop < self.start):
+            raise ValueError(f"phase {self.name!r}: need 0 <= start <= stop, got {self.start}, {self.stop}")
 
     @property
     def lazy(self) -> bool:
         return self.every > 1
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the phase runs on some steps only (lazy, or windowed)."""
+        return self.lazy or self.start > 0 or self.stop is not None
+
+    def runs_at(self, step: int) -> bool:
+        if step < self.start or (self.stop is not None and step >= self.stop):
+            return False
+        return (step - self.start) % self.every == 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,6 +258,8 @@ class Recipe:
     generator: str = "G"
     latent_dim: int = 0
     num_classes: int = 0
+    #: named training stages ``(name, start, stop)`` for progress display (``stop=None``: to the end)
+    stages: tuple[tuple[str, int, int | None], ...] = ()
 
     def __post_init__(self):
         names = [p.name for p in self.phases]
@@ -255,9 +275,28 @@ class Recipe:
     def lazy_phases(self) -> tuple[Phase, ...]:
         return tuple(p for p in self.phases if p.lazy)
 
+    @property
+    def scheduled_phases(self) -> tuple[Phase, ...]:
+        return tuple(p for p in self.phases if p.scheduled)
+
     def active_at(self, step: int) -> frozenset[str]:
-        """The lazy phases that run at (0-based) step ``step``."""
-        return frozenset(p.name for p in self.phases if p.lazy and step % p.every == 0)
+        """The scheduled (lazy or windowed) phases that run at (0-based) step ``step``."""
+        return frozenset(p.name for p in self.phases if p.scheduled and p.runs_at(step))
+
+    def batches_at(self, step: int) -> int:
+        """Real batches (0-based) step ``step`` consumes: the most repeats of a phase that runs then."""
+        return _batches_for(self, self.active_at(step))
+
+    def stage_at(self, step: int) -> str:
+        """The name of the stage (0-based) step ``step`` belongs to ("" without stages)."""
+        for name, start, stop in self.stages:
+            if start <= step and (stop is None or step < stop):
+                return name
+        return ""
+
+
+def _batches_for(recipe: Recipe, active: frozenset[str]) -> int:
+    return max((p.repeats for p in recipe.phases if not p.scheduled or p.name in active), default=1)
 
 
 # ----------------------------------------------------------------------------- the phase context
@@ -431,11 +470,11 @@ def train_step_fn(recipe: Recipe, active: Iterable[str] = (), *, axis_name: str 
     more than 1. Metrics are a flat dict of device scalars (a repeated phase's are averaged).
     """
     active = frozenset(active)
-    unknown = active - {p.name for p in recipe.lazy_phases}
+    unknown = active - {p.name for p in recipe.scheduled_phases}
     if unknown:
-        raise ValueError(f"recipe {recipe.name!r} has no lazy phases {sorted(unknown)}")
-    k = recipe.batches_per_step
-    updated = frozenset(n for p in recipe.phases if not p.lazy or p.name in active for n in p.updates)
+        raise ValueError(f"recipe {recipe.name!r} has no lazy or windowed phases {sorted(unknown)}")
+    k = _batches_for(recipe, active)
+    updated = frozenset(n for p in recipe.phases if not p.scheduled or p.name in active for n in p.updates)
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         if k > 1:
@@ -447,7 +486,7 @@ def train_step_fn(recipe: Recipe, active: Iterable[str] = (), *, axis_name: str 
         metrics: Metrics = {}
         inputs: dict[str, tuple[tuple, dict]] = {}
         for index, phase in enumerate(recipe.phases):
-            if phase.lazy and phase.name not in active:
+            if phase.scheduled and phase.name not in active:
                 continue
             key = phase_keys[index]
             if phase.repeats == 1:
@@ -482,17 +521,24 @@ def train_step_fn(recipe: Recipe, active: Iterable[str] = (), *, axis_name: str 
 
 
 class TrainStep:
-    """A recipe's compiled train step: one compiled variant per set of lazy phases that run together.
+    """A recipe's compiled train step: one compiled variant per set of scheduled phases that run together.
 
     ``step(state, batch, step=i)`` runs the variant of (0-based) step ``i``, chosen on the host, so
-    no device sync is needed; pass the loop counter. Without ``step`` a recipe with lazy phases
-    reads ``state.step`` from the device (a sync).
+    no device sync is needed; pass the loop counter. Without ``step`` a recipe with scheduled
+    phases reads ``state.step`` from the device (a sync). ``compile(fn)`` or
+    ``compile(fn, batches_per_step)`` compiles one variant (the variant's batch count decides
+    the batch layout).
     """
 
-    def __init__(self, recipe: Recipe, compile: Callable[[Callable], Callable] | None = None, *, axis_name: str | None = None):
+    def __init__(self, recipe: Recipe, compile: Callable[..., Callable] | None = None, *, axis_name: str | None = None):
         self.recipe = recipe
         self.axis_name = axis_name
-        self._compile = compile or (lambda fn: jax.jit(fn, donate_argnums=0))
+        compile = compile or (lambda fn: jax.jit(fn, donate_argnums=0))
+        try:
+            takes_k = len(inspect.signature(compile).parameters) >= 2
+        except (TypeError, ValueError):
+            takes_k = False
+        self._compile = compile if takes_k else (lambda fn, k: compile(fn))
         self._variants: dict[frozenset[str], Callable] = {}
 
     @property
@@ -503,12 +549,13 @@ class TrainStep:
     def variant(self, active: Iterable[str] = ()) -> Callable:
         active = frozenset(active)
         if active not in self._variants:
-            self._variants[active] = self._compile(train_step_fn(self.recipe, active, axis_name=self.axis_name))
+            self._variants[active] = self._compile(train_step_fn(self.recipe, active, axis_name=self.axis_name),
+                                                   _batches_for(self.recipe, active))
         return self._variants[active]
 
     def __call__(self, state: TrainState, batch: Batch, *, step: int | None = None):
         if step is None:
-            step = int(jax.device_get(state.step if self.axis_name is None else state.step[0])) if self.recipe.lazy_phases else 0
+            step = int(jax.device_get(state.step if self.axis_name is None else state.step[0])) if self.recipe.scheduled_phases else 0
         return self.variant(self.recipe.active_at(step))(state, batch)
 
 

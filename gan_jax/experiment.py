@@ -14,7 +14,8 @@ def build_dataset(config: Config) -> data_lib.Dataset:
     if unknown := [p for p in config.data.augment if p not in AUGMENT_POLICIES]:
         raise UserError(f"unknown data.augment policy {unknown}; choose from {', '.join(AUGMENT_POLICIES)}")
     try:
-        return data_lib.get_dataset(config.data.name, image_size=config.data.image_size, data_dir=config.data.dir or None)
+        return data_lib.get_dataset(config.data.name, image_size=config.data.image_size, data_dir=config.data.dir or None,
+                                    seq_len=config.data.seq_len, text_level=config.data.text_level)
     except UserError:
         raise
     except (ValueError, OSError) as e:

@@ -87,9 +87,9 @@ def jit_train_step(mesh: Mesh, recipe: Recipe, donate: bool = True) -> TrainStep
     not touch the state it passed in after the call.
     """
     repl = replicated(mesh)
-    shard = batch_sharding(mesh, recipe.batches_per_step)
 
-    def compile(fn):
+    def compile(fn, batches_per_step):
+        shard = batch_sharding(mesh, batches_per_step)
         return jax.jit(fn, in_shardings=(repl, shard), out_shardings=(repl, repl), donate_argnums=(0,) if donate else ())
 
     return TrainStep(recipe, compile)

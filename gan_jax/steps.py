@@ -9,7 +9,8 @@
         state, metrics = train_step(state, {"x": images}, step=i)
 
 The engine (``TrainState``, ``Network``, ``Phase``, ``Recipe``, ``make_train_step``) lives in
-``gan_jax.engine``, the classic recipe in ``gan_jax.recipes.classic``; this module re-exports them.
+``gan_jax.engine``, the classic recipe in ``gan_jax.recipes.classic``, the text GANs (MLE,
+SeqGAN, Gumbel-softmax) in ``gan_jax.recipes.text``; this module re-exports them.
 """
 
 from gan_jax.engine import (
@@ -29,11 +30,12 @@ from gan_jax.engine import (
 )
 from gan_jax.optimizers import adam, lazy_ratio, make_optimizer
 from gan_jax.recipes.classic import ClassicSpec, classic_gan, classic_recipe, pack
+from gan_jax.recipes.text import TextSpec, text_gan
 from gan_jax.regularizers import Penalty
 from gan_jax.sampling import generate, sample
 
 __all__ = [
     "EMA", "Network", "Phase", "PhaseContext", "Recipe", "TrainState", "TrainStep", "apply_network", "init_network",
     "init_state", "make_train_step", "to_float", "train_step_fn", "adam", "lazy_ratio", "make_optimizer", "ClassicSpec",
-    "classic_gan", "classic_recipe", "pack", "Penalty", "generate", "sample",
+    "classic_gan", "classic_recipe", "pack", "Penalty", "generate", "sample", "TextSpec", "text_gan",
 ]

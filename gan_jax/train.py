@@ -76,7 +76,11 @@ def default_evaluator(config: Config, dataset: Dataset, recipe: Recipe) -> Evalu
     the feature-net metrics of ``gan_jax.evaluate`` (``None`` when no best metric is set)."""
     if not config.checkpoint.best_metric:
         return None
-    if not dataset.is_image:
+    if dataset.text is not None:
+        from gan_jax.text_eval import text_metrics
+
+        return lambda state: text_metrics(recipe, state, dataset, num=config.log.eval_samples)
+    if dataset.is_toy:
         return lambda state: evaluate_toy(recipe, state, dataset, config.log.eval_samples)
     from gan_jax.evaluate import state_evaluator
 
@@ -99,8 +103,8 @@ def _check_workdir(workdir: Path, config: Config) -> bool:
         if workdir.exists() and any(workdir.iterdir()):
             raise UserError(f"workdir {workdir} is not empty and holds no gan-jax run; choose another --workdir (nothing was changed)")
         return False
-    old = _flatten(to_dict(read_config(workdir / CONFIG_FILE)))
-    new = _flatten(to_dict(config))
+    old = _flatten(json.loads(json.dumps(to_dict(read_config(workdir / CONFIG_FILE)))))
+    new = _flatten(json.loads(json.dumps(to_dict(config))))  # as saved: JSON turns tuples into lists
     differ = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and not k.startswith(RESUMABLE_FIELDS)]
     if not differ and old["train.steps"] != new["train.steps"]:
         reason = family_module(config.family).steps_locked(config)
@@ -120,16 +124,20 @@ def _check_workdir(workdir: Path, config: Config) -> bool:
 
 
 class _Log:
-    """Metrics to JSONL + TensorBoard + the progress bar (process 0 only)."""
+    """Metrics to JSONL + TensorBoard + the progress bar (process 0 only); a bar per training
+    stage when the recipe names stages (pre-training G, pre-training D, adversarial)."""
 
-    def __init__(self, workdir: Path, config: Config, start: int, progress: bool):
+    def __init__(self, workdir: Path, config: Config, start: int, progress: bool, recipe: Recipe | None = None):
         self.enabled = jax.process_index() == 0
-        tty = sys.stderr.isatty()
+        self.tty = sys.stderr.isatty()
+        self.show_bar = progress and self.enabled and self.tty
+        self.stages = recipe.stages if recipe is not None else ()
+        self.stage = None
+        self.bar = None
         # In a log file a bar writes a line per refresh: there, print a line every PROGRESS_SECONDS instead.
-        self.bar = tqdm(total=config.train.steps, initial=start, desc=config.experiment, disable=not (progress and self.enabled and tty),
-                        unit="step", dynamic_ncols=True)
-        self.lines = progress and self.enabled and not tty
+        self.lines = progress and self.enabled and not self.tty
         self.total, self.name, self.last_line = config.train.steps, config.experiment, time.monotonic()
+        self._open_bar(start)
         self.jsonl = (workdir / METRICS_FILE).open("a") if self.enabled else None
         self.tb = None
         if self.enabled and config.log.tensorboard:
@@ -145,16 +153,40 @@ class _Log:
         if self.tb:
             for k, v in values.items():
                 self.tb.add_scalar(k, v, step)
-        post = {"d": values.get("loss/d"), "g": values.get("loss/g"), "img/s": values.get("perf/examples_per_sec")}
-        self.postfix = {k: f"{v:.3g}" for k, v in post.items() if v is not None}
+        post = {"d": values.get("loss/d"), "g": values.get("loss/g", values.get("loss/g_mle")), "ex/s": values.get("perf/examples_per_sec"),
+                "nll_oracle": values.get("eval/nll_oracle")}
+        self.postfix = {k: f"{v:.4g}" for k, v in post.items() if v is not None}
         self.bar.set_postfix(self.postfix)
+
+    def _stage_of(self, done: int) -> tuple[str, int, int]:
+        """(name, first step, last step) of the stage holding the step after ``done`` finished steps."""
+        for name, start, stop in self.stages:
+            if start <= done and (stop is None or done < stop):
+                return name, start, min(stop if stop is not None else self.total, self.total)
+        return "", 0, self.total
+
+    def _open_bar(self, done: int) -> None:
+        name, start, stop = self._stage_of(done)
+        self.stage = name
+        desc = f"{self.name} [{name}]" if name else self.name
+        self.bar = tqdm(total=stop - start, initial=done - start, desc=desc, disable=not self.show_bar, unit="step", dynamic_ncols=True)
+        if name and self.lines and done < self.total:
+            print(f"{self.name}: {name}: steps {start + 1}..{stop}", file=sys.stderr, flush=True)
 
     def progress(self, step: int) -> None:
         self.bar.update(1)
         if self.lines and (time.monotonic() - self.last_line >= PROGRESS_SECONDS or step == self.total):
             self.last_line = time.monotonic()
             post = " ".join(f"{k}={v}" for k, v in getattr(self, "postfix", {}).items())
-            print(f"{self.name}: step {step}/{self.total} ({100 * step / self.total:.0f}%) {post}", file=sys.stderr, flush=True)
+            stage = f" [{self.stage}]" if self.stage else ""
+            print(f"{self.name}{stage}: step {step}/{self.total} ({100 * step / self.total:.0f}%) {post}", file=sys.stderr, flush=True)
+        if self.stages and step < self.total and self._stage_of(step)[0] != self.stage:
+            self.bar.close()
+            self._open_bar(step)
+
+    def text(self, step: int, tag: str, lines: list[str]) -> None:
+        if self.tb:
+            self.tb.add_text(tag, "\n".join(f"    {l}" for l in lines), step)
 
     def image(self, step: int, tag: str, path: Path) -> None:
         if self.tb:
@@ -245,14 +277,22 @@ class _Window:
         return {k: float(v) for k, v in jax.device_get(self.sums).items() if not math.isfinite(float(v))}
 
 
-def _batches(stream: Iterator[dict[str, np.ndarray]], n: int) -> Iterator[dict[str, np.ndarray]]:
+def _next_batch(stream: Iterator[dict[str, np.ndarray]], n: int) -> dict[str, np.ndarray]:
     """One train-step batch: ``n`` stream batches stacked on a leading axis (if n > 1)."""
-    while True:
-        if n == 1:
-            yield next(stream)
-        else:
-            parts = [next(stream) for _ in range(n)]
-            yield {k: np.stack([p[k] for p in parts]) for k in parts[0]}
+    if n == 1:
+        return next(stream)
+    parts = [next(stream) for _ in range(n)]
+    return {k: np.stack([p[k] for p in parts]) for k in parts[0]}
+
+
+def _write_samples(recipe: Recipe, state: TrainState, dataset: Dataset, num: int, path: Path) -> Path:
+    """A sample grid / scatter plot (PNG), or decoded text (.txt) for text data."""
+    if dataset.text is not None:
+        from gan_jax.text_eval import decode, generate_tokens, write_text
+
+        return write_text(decode(dataset, generate_tokens(recipe, state, num)), path.with_suffix(".txt"))
+    samples, ncol = sampling.sample_grid(recipe, state, num)
+    return sampling.write_samples(samples, path, dataset, ncol)
 
 
 # -- the loop ------------------------------------------------------------------------------------
@@ -275,7 +315,6 @@ def train_and_evaluate(
     resume = _check_workdir(workdir, config)
     dataset, recipe, state = build_state(config, dataset)
     t, c = config.train, config.checkpoint
-    k = recipe.batches_per_step
     mesh = parallel.make_mesh()
     if t.batch_size % mesh.size:
         raise UserError(f"train.batch_size={t.batch_size} must be divisible by the {mesh.size} devices")
@@ -301,11 +340,13 @@ def train_and_evaluate(
     # Only now that the run is known to start or resume is anything written.
     (workdir / "samples").mkdir(exist_ok=True)
     save_config(config, workdir / CONFIG_FILE)
+    if dataset.text is not None and dataset.text.vocab is not None and jax.process_index() == 0:
+        dataset.text.vocab.save(workdir / "vocab.txt")  # decodes the run's token ids without the corpus
 
     if t.parallel == "jit":
         step_fn = parallel.jit_train_step(mesh, recipe)
 
-        def run_step(state, batch, i):
+        def run_step(state, batch, i, k):
             return step_fn(state, parallel.shard_batch(mesh, batch, k), step=i)
 
         def host_state(state):
@@ -315,7 +356,7 @@ def train_and_evaluate(
         state = parallel.replicate_for_pmap(parallel.pmap_state(state))
         step_fn = parallel.pmap_train_step(recipe)
 
-        def run_step(state, batch, i):
+        def run_step(state, batch, i, k):
             state, metrics = step_fn(state, parallel.split_for_pmap(batch, n, k), step=i)
             return state, parallel.unreplicate(metrics)
 
@@ -326,7 +367,6 @@ def train_and_evaluate(
     stream = dataset.stream(t.batch_size // jax.process_count(), t.seed, shard_index=jax.process_index(), shard_count=jax.process_count())
     if data_state:
         stream.set_state(data_state)
-    batches = _batches(stream, k)
 
     config_dict = to_dict(config)
 
@@ -338,8 +378,7 @@ def train_and_evaluate(
 
     if resume:  # drop what was logged after the checkpoint we resume from (if any)
         _truncate_log(workdir / METRICS_FILE, start)
-    log = _Log(workdir, config, start, progress)
-    examples_per_step = t.batch_size * k
+    log = _Log(workdir, config, start, progress, recipe)
     window = _Window()
     status = "completed"
 
@@ -353,25 +392,36 @@ def train_and_evaluate(
                 " - lower the learning rate or add a penalty, then resume or start a new --workdir"
             )
 
-    last_time, last_step = time.perf_counter(), start
+    last_time, examples = time.perf_counter(), 0
     try:
         with _stop_signals() as stop:
             for step in range(start + 1, t.steps + 1):
                 # ``step`` counts finished steps; the step function runs (0-based) step ``step - 1``
-                state, metrics = run_step(state, next(batches), step - 1)
+                k = recipe.batches_at(step - 1)
+                state, metrics = run_step(state, _next_batch(stream, k), step - 1, k)
+                examples += t.batch_size * k
                 window.add(metrics, step)
                 if step % config.log.every == 0 or step == t.steps:
                     check_finite(step)
                     host = window.means()
                     now = time.perf_counter()
-                    host["perf/examples_per_sec"] = (step - last_step) * examples_per_step / (now - last_time)
-                    last_time, last_step = now, step
+                    host["perf/examples_per_sec"] = examples / (now - last_time)
+                    last_time, examples = now, 0
                     log.scalars(step, host)
                 if step % config.log.sample_every == 0 or step == t.steps:
-                    samples, ncol = sampling.sample_grid(recipe, host_state(state), config.log.num_samples)
+                    if dataset.text is not None and log.enabled:
+                        # text: the measures people track during training (SeqGAN logs NLL_oracle every 5 epochs)
+                        from gan_jax.text_eval import text_metrics
+
+                        log.scalars(step, {f"eval/{k}": v for k, v in text_metrics(recipe, host_state(state), dataset,
+                                                                                    num=config.log.eval_samples).items()})
                     if log.enabled:
-                        path = sampling.write_samples(samples, workdir / "samples" / f"step_{step:07d}.png", dataset, ncol)
-                        log.image(step, "samples", path)
+                        path = _write_samples(recipe, host_state(state), dataset, config.log.num_samples,
+                                              workdir / "samples" / f"step_{step:07d}.png")
+                        if path.suffix == ".png":
+                            log.image(step, "samples", path)
+                        else:
+                            log.text(step, "samples", path.read_text(encoding="utf-8").splitlines()[:16])
                 if (c.every and step % c.every == 0) or step == t.steps or stop:
                     check_finite(step)  # never save a diverged state
                     save(step, state)
@@ -388,9 +438,8 @@ def train_and_evaluate(
     step = int(jax.device_get(state.step))
     report: dict[str, Any] = {"step": step, "status": status}
     if status == "completed" and jax.process_index() == 0:
-        samples, ncol = sampling.sample_grid(recipe, state, config.log.num_samples)
-        report["samples"] = str(sampling.write_samples(samples, workdir / "samples.png", dataset, ncol))
-        if not dataset.is_image:
+        report["samples"] = str(_write_samples(recipe, state, dataset, config.log.num_samples, workdir / "samples.png"))
+        if dataset.is_toy:
             report.update(evaluate_toy(recipe, state, dataset, config.log.eval_samples))
         (workdir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return state, TrainResult(step=step, status=status, resumed_from=start or None, report=report, recipe=recipe)

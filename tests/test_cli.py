@@ -67,7 +67,7 @@ def test_bad_input_errors(capsys, tmp_path, trained):
     assert "BatchNorm" in err and "--set model.d_batch_norm=false" in err, err
     assert not (tmp_path / "a").exists()  # nothing written for rejected input
     assert "no gan-jax run" in _error(capsys, ["sample", "--workdir", str(tmp_path / "none"), "--out", str(tmp_path / "x.npy")])
-    assert ".npy or .png" in _error(capsys, ["sample", "--workdir", str(trained), "--out", str(tmp_path / "x.jpg")])
+    assert ".npy, .png or .txt" in _error(capsys, ["sample", "--workdir", str(trained), "--out", str(tmp_path / "x.jpg")])
 
 
 def test_workdir_of_another_run_is_not_touched(capsys, trained):

@@ -417,9 +417,9 @@ def test_phase_and_recipe_validation():
     recipe = Recipe("r", (Phase("P", loss), Phase("L", loss, every=2)))
     assert recipe.batches_per_step == 1 and [p.name for p in recipe.lazy_phases] == ["L"]
     assert Recipe("r", (Phase("P", loss, repeats=3), Phase("Q", loss, repeats=2))).batches_per_step == 3
-    with pytest.raises(ValueError, match="no lazy phases"):
+    with pytest.raises(ValueError, match="no lazy or windowed phases"):
         train_step_fn(recipe, {"Nope"})
-    with pytest.raises(ValueError, match="no lazy phases"):
+    with pytest.raises(ValueError, match="no lazy or windowed phases"):
         train_step_fn(recipe, {"P"})  # an every-step phase is not a lazy one
     train_step_fn(recipe, {"L"})
     # a phase may only draw from the keys it declares

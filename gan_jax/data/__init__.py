@@ -8,6 +8,9 @@ Names:
   ``tfds.data_source`` (array_record) through grain. ``mnist`` and ``cifar10`` can also be built
   offline, without TensorFlow, from the files in a local data directory (``local_tfds``).
 * ``folder:<path>``: every image under a directory, center-cropped and resized.
+* text (``gan_jax.data.oracle``, ``gan_jax.data.text``): ``seqgan_oracle`` (SeqGAN's oracle LSTM
+  and its samples), ``seqgan_random`` (a random oracle, no file), ``poems_zh_5``/``poems_zh_7``
+  (Chinese couplets), ``text:<path>`` (one sequence per line); streams yield ``{"x": int32 (B, L)}``.
 
 Where data comes from: ``data_dir`` argument, else ``$GAN_JAX_DATA_DIR``, else the TFDS default
 data directory. For ``mnist``/``cifar10`` a data directory holding the offline files
@@ -33,7 +36,7 @@ import functools
 import importlib.util
 import os
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -59,6 +62,12 @@ class Dataset:
     stream: Callable[..., Iterator[dict[str, np.ndarray]]]
     #: whether examples are images (uint8, sample grids) or points (toy scatter plots)
     is_image: bool = True
+    #: token sequences: vocabulary, held-out split, oracle (``gan_jax.data.text.TextInfo``; None otherwise)
+    text: Any = None
+
+    @property
+    def is_toy(self) -> bool:
+        return not self.is_image and self.text is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,11 +226,25 @@ DATASETS: dict[str, Callable[..., Dataset]] = {"digits": _digits, "ring": _toy("
 
 
 def _known_names() -> str:
-    return ", ".join(sorted([*DATASETS, *IMAGE_SPECS])) + f", {FOLDER_PREFIX}<path>"
+    return (", ".join(sorted([*DATASETS, *IMAGE_SPECS, "seqgan_oracle", "seqgan_random", "poems_zh_5", "poems_zh_7"]))
+            + f", {FOLDER_PREFIX}<path>, text:<path>")
 
 
-def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | None = None, split: str = "train") -> Dataset:
-    """The dataset called ``name`` (see the module docstring); raises ``DatasetError``/``DatasetNotFoundError``."""
+def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | None = None, split: str = "train", seq_len: int = 0,
+                text_level: str = "char") -> Dataset:
+    """The dataset called ``name`` (see the module docstring); raises ``DatasetError``/``DatasetNotFoundError``.
+
+    Text datasets (``seqgan_oracle``, ``seqgan_random``, ``poems_zh_5``, ``poems_zh_7``,
+    ``text:<path>``) take ``seq_len`` (0: the data's own length) and ``text_level`` ("char"/"word")."""
+    from gan_jax.data import oracle, text
+
+    if name in oracle.ORACLE_DATASETS:
+        if seq_len not in (0, oracle.LENGTH):
+            raise DatasetError(f"the SeqGAN oracle's sequences have {oracle.LENGTH} tokens, got data.seq_len={seq_len}")
+        return oracle.oracle_dataset(name, data_dir=_resolve_dir(data_dir))
+    if name in text.TEXT_DATASETS or name.startswith(text.TEXT_PREFIX):
+        return text.text_dataset(name, data_dir=_resolve_dir(data_dir), seq_len=seq_len,
+                                 level=None if name in text.TEXT_DATASETS else text_level)
     if name in DATASETS:
         return DATASETS[name](image_size)
     if name in IMAGE_SPECS:

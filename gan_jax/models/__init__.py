@@ -8,12 +8,16 @@ Every generator is called as ``G(z, y=None, *, train)`` and every discriminator 
 An ACGAN discriminator (``aux_classes > 0``) returns ``(logits, class_logits)``.
 Spectrally normalised layers keep their power-iteration vectors in the ``"spectral"``
 collection (``SN_COLLECTION``), updated by the train step's D update.
+
+Sequence models (``gan_jax.models.text``) take token ids instead: ``G(tokens)`` gives
+teacher-forced logits and ``G.sample(keys)`` sequences; ``D(tokens or one-hots) -> logits``.
 """
 
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.models.sngan import ConditionalBatchNorm, SNGANDiscriminator, SNGANGenerator
 from gan_jax.models.spectral import SN_COLLECTION, SNConv, SNDense, SNEmbed
+from gan_jax.models.text import LSTMDiscriminator, LSTMGenerator, SeqGANDiscriminator
 
 __all__ = [
     "ConditionalBatchNorm",
@@ -27,4 +31,7 @@ __all__ = [
     "SNEmbed",
     "SNGANDiscriminator",
     "SNGANGenerator",
+    "LSTMGenerator",
+    "LSTMDiscriminator",
+    "SeqGANDiscriminator",
 ]
