@@ -1,13 +1,11 @@
 """SeqGAN on the synthetic oracle benchmark, sized for a 2-core CPU (the paper's recipe: ``seqgan_oracle``).
 
 The same networks, losses and optimizers as ``seqgan_oracle``; shorter schedule: 15 MLE epochs
-(2,340 steps; NLL_oracle 9.08 / 9.07 for seeds 0 / 1 here, the authors' log 9.12 at epoch 15 and
-9.07 at 115), 2,000 D pre-training steps (the paper: 23,400 such steps), then 50 adversarial
-steps of one policy-gradient step (16 rollouts from every prefix) and 8 D steps each (the
-paper: 200 steps of 2,340 D steps). With 300 D pre-training steps and 5 D steps per step D
-stayed near chance (accuracy 0.52-0.58) and the gain over MLE was 0.21 (seed 0). 8 D steps
-per step is the most the engine unrolls (``CRITIC_UNROLL_MAX``); more run in a ``lax.scan``,
-where XLA:CPU's convolutions are several times slower (measured: ~30 s per step at 15).
+(2,340 steps; the authors' log: NLL_oracle 9.12 at epoch 15, 9.07 at 115), 2,000 D pre-training
+steps (the paper: 23,400 such steps), then 50 adversarial steps of one policy-gradient step (16
+rollouts from every prefix) and 8 D steps each (the paper: 200 steps of 2,340 D steps). 8 is
+the most D steps the engine unrolls (``CRITIC_UNROLL_MAX``); why this schedule, measured:
+docs/text_gans.md.
 
 Command:   gan-jax train seqgan_oracle_cpu --set data.dir=../shared/datasets
 Result:    ``benchmarks/text_oracle.py`` (README "Text GANs" table).

@@ -463,11 +463,11 @@ def _repeat_batch(batch: Batch, k: int, repeats: int, i: int | None) -> Batch:
 
 
 def train_step_fn(recipe: Recipe, active: Iterable[str] = (), *, axis_name: str | None = None) -> Callable:
-    """The pure step ``(state, batch) -> (state, metrics)``: every-step phases and the lazy ones in ``active``.
+    """The pure step ``(state, batch) -> (state, metrics)``: every-step phases and the scheduled ones in ``active``.
 
-    ``batch`` holds the step's real data (``batch["x"]``: uint8 images or floats in [-1, 1];
-    ``batch["y"]``: labels), with a leading axis of size ``recipe.batches_per_step`` when that is
-    more than 1. Metrics are a flat dict of device scalars (a repeated phase's are averaged).
+    ``batch`` holds the step's real data (``batch["x"]``: uint8 images, floats in [-1, 1] or token
+    ids; ``batch["y"]``: labels), with a leading axis of the variant's batch count (the most
+    repeats of a phase in it, ``recipe.batches_at(step)``) when that is more than 1. Metrics are a flat dict of device scalars (a repeated phase's are averaged).
     """
     active = frozenset(active)
     unknown = active - {p.name for p in recipe.scheduled_phases}

@@ -238,13 +238,14 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
     if data_dir is None:
         data_dir = getattr(config.data, "dir", None) or None
     dataset, recipe, target = build_state(config)
-    if dataset.text is not None:
-        return _evaluate_text(workdir, dataset, recipe, target, num=num, seed=seed, t0=t0)
-    _feature_net(features, dataset)  # fail on a bad --features before restoring anything
+    if dataset.text is None:
+        _feature_net(features, dataset)  # fail on a bad --features before restoring anything
     step = checkpoint.latest_step(workdir)
     if step is None:
         raise UserError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}; train first")
     state = checkpoint.restore_state(workdir, target, step)
+    if dataset.text is not None:
+        return _evaluate_text(workdir, dataset, recipe, state, int(step), num=num, seed=seed, t0=t0)
     result = compute_metrics(recipe, state, dataset, metrics=metrics, features=features, num=num, data_dir=data_dir,
                              batch_size=batch_size, seed=seed, use_ema=use_ema, num_real=num_real, progress=progress)
     net = _feature_net(features, dataset)
@@ -261,16 +262,11 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
     return out
 
 
-def _evaluate_text(workdir: Path, dataset, recipe, target, *, num: int, seed: int, t0: float) -> dict[str, Any]:
+def _evaluate_text(workdir: Path, dataset, recipe, state, step: int, *, num: int, seed: int, t0: float) -> dict[str, Any]:
     """Text runs: NLL_oracle / NLL_gen (oracle) or NLL_gen, BLEU and Self-BLEU (text), see ``gan_jax.text_eval``."""
-    from gan_jax import checkpoint
     from gan_jax.text_eval import text_metrics
 
-    step = checkpoint.latest_step(workdir)
-    if step is None:
-        raise UserError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}; train first")
-    state = checkpoint.restore_state(workdir, target, step)
-    out = {"step": int(step), **text_metrics(recipe, state, dataset, num=num, seed=seed)}
+    out = {"step": step, **text_metrics(recipe, state, dataset, num=num, seed=seed)}
     record = {**out, "meta": {"workdir": str(workdir.resolve()), "dataset": dataset.name, "source": dataset.text.source, "num": num,
                               "seed": seed, "seconds": round(time.perf_counter() - t0, 2),
                               "note": "per-token NLLs in nats; BLEU/Self-BLEU: NLTK sentence BLEU with smoothing method1 (Texygen)"}}

@@ -13,7 +13,6 @@ with fixed seeds (``ORACLE_SEEDS``), identical for every run and machine with th
 
 from __future__ import annotations
 
-import functools
 import io
 import pickle
 import zipfile
@@ -54,12 +53,16 @@ class _ArraysOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
 
 
+def _shape(key: str) -> tuple[int, ...]:
+    special = {"embedding": (VOCAB, EMB), "W_out": (HIDDEN, VOCAB), "b_out": (VOCAB,)}
+    return special.get(key, (EMB if key[0] == "W" else HIDDEN, HIDDEN) if key[0] in "WU" else (HIDDEN,))
+
+
 def _check(params: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
-    shapes = {"embedding": (VOCAB, EMB), "W_out": (HIDDEN, VOCAB), "b_out": (VOCAB,)}
     for k in ORACLE_KEYS:
         if k not in params:
             raise DatasetError(f"{source}: missing oracle array {k!r}")
-        want = shapes.get(k, (EMB if k[0] == "W" else HIDDEN, HIDDEN) if k[0] in "WU" else (HIDDEN,))
+        want = _shape(k)
         if tuple(params[k].shape) != want:
             raise DatasetError(f"{source}: oracle array {k!r} has shape {tuple(params[k].shape)}, expected {want}")
     return {k: np.asarray(params[k], np.float32) for k in ORACLE_KEYS}
@@ -92,12 +95,7 @@ def find_oracle(data_dir: str | None) -> Path:
 def random_oracle(seed: int = 0) -> dict[str, np.ndarray]:
     """A seeded oracle with N(0, 1) parameters (TextGAN-PyTorch's random oracle)."""
     rng = np.random.default_rng(seed)
-    shapes = {"embedding": (VOCAB, EMB), "W_out": (HIDDEN, VOCAB), "b_out": (VOCAB,)}
-    out = {}
-    for k in ORACLE_KEYS:
-        shape = shapes.get(k, (EMB if k[0] == "W" else HIDDEN, HIDDEN) if k[0] in "WU" else (HIDDEN,))
-        out[k] = rng.standard_normal(shape).astype(np.float32)
-    return out
+    return {k: rng.standard_normal(_shape(k)).astype(np.float32) for k in ORACLE_KEYS}
 
 
 def oracle_model():
@@ -106,11 +104,9 @@ def oracle_model():
     return LSTMGenerator(vocab_size=VOCAB, emb_dim=EMB, hidden_dim=HIDDEN, seq_len=LENGTH, start_token=0)
 
 
-@functools.lru_cache(maxsize=4)
-def _oracle_samples(key: tuple, num: int, seed: int) -> np.ndarray:
+def _oracle_samples(params: dict[str, np.ndarray], num: int, seed: int) -> np.ndarray:
     import jax
 
-    params = _PARAMS[key]
     model = oracle_model()
     fn = jax.jit(lambda k: model.apply({"params": params}, jax.random.split(k, 1000), method=model.sample))
     base = jax.random.PRNGKey(seed)
@@ -119,13 +115,15 @@ def _oracle_samples(key: tuple, num: int, seed: int) -> np.ndarray:
     return out
 
 
-_PARAMS: dict[tuple, dict] = {}
+#: oracle tag -> (train, held-out) samples
+_DATA: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def oracle_data(params: dict[str, np.ndarray], tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held-out) oracle samples, (10,000, 20) int32 each, memoised per process."""
-    _PARAMS[(tag,)] = params
-    return _oracle_samples((tag,), NUM_TRAIN, ORACLE_SEEDS[0]), _oracle_samples((tag,), NUM_HELD_OUT, ORACLE_SEEDS[1])
+    """(train, held-out) oracle samples, (10,000, 20) int32 each, memoised per process by ``tag``."""
+    if tag not in _DATA:
+        _DATA[tag] = (_oracle_samples(params, NUM_TRAIN, ORACLE_SEEDS[0]), _oracle_samples(params, NUM_HELD_OUT, ORACLE_SEEDS[1]))
+    return _DATA[tag]
 
 
 def oracle_dataset(name: str, *, data_dir: str | None):

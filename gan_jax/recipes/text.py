@@ -27,7 +27,6 @@ single-device step on the same global batch.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import flax.linen as nn
@@ -323,6 +322,3 @@ def _nll_fn(model):
         _NLL_FNS[model] = jax.jit(lambda p, t: -model.apply({"params": p}, t, method=model.log_prob))
     return _NLL_FNS[model]
 
-
-def param_count(tree) -> int:
-    return sum(math.prod(jnp.shape(x)) for x in jax.tree.leaves(tree))
