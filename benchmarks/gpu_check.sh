@@ -10,6 +10,7 @@
 # Usage, from the repository root (no pip install; PYTHONPATH=. is set here):
 #     OUT=gpu_out bash benchmarks/gpu_check.sh            # the GPU run (< 8 min on one H200)
 #     bash benchmarks/gpu_check.sh --cpu-smoke            # or GPU_CHECK_SMOKE=1: tiny CPU run of every part
+#     OUT=gpu_out bash benchmarks/gpu_check.sh --translation   # + the optional image-translation part (< 12 min)
 #
 # The machine's Python needs jax (CUDA), flax, optax, orbax and torch; NOT grain or
 # tensorflow-datasets: everything here imports only the core (gan_jax.engine / steps / models /
@@ -23,12 +24,14 @@
 # n_params_g / n_params_d / n_params_match, flops_per_step (XLA's count of the float32 JAX step,
 # the same for every line of a family), flops_per_step_analytic, achieved_tflops, mfu,
 # peak_tflops, peak_source), "frechet" lines from benchmarks/frechet_timing.py and one "part"
-# line per part (rc, wall seconds, timeout). Per-part stdout/stderr: $OUT/logs/. Compile-only
+# line per part (rc, wall seconds, timeout); with --translation also one line per (translation
+# model, framework, variant, batch) (images_per_sec = batch / seconds_per_step there; n_params_g /
+# n_params_d = all generators / all discriminators). Per-part stdout/stderr: $OUT/logs/. Compile-only
 # prewarm lines: $OUT/prewarm.jsonl. The table printed at the end is also in $OUT/table.txt
 # (markdown: $OUT/table.md).
 #
-# Parts and budget (hard limit GPU_CHECK_TOTAL_S, default 460 s; every part runs under
-# `timeout`, and its timeout shrinks so the later parts keep their share):
+# Parts and budget (hard limit GPU_CHECK_TOTAL_S, default 460 s, 700 s with --translation; every
+# part runs under `timeout`, and its timeout shrinks so the later parts keep their share):
 #   env      core import check + versions + nvidia-smi (in the background, during prewarm)
 #   prewarm  all families at once, compile + 1 warm-up step of the jax variants and the
 #            torch.compile ones (inductor), no timing: fills the persistent compilation caches
@@ -42,6 +45,17 @@
 #                                                                          6 x <= 40 s
 #   frechet  gan_jax.metrics.frechet_distance at d = 2048 on the GPU, 2 warm-ups + median of 5;
 #            scipy's sqrtm on the host CPU (3 calls) if scipy is installed               <= 45 s
+#   translation  OPTIONAL, off by default (the 460 s above have no room for it): --translation
+#            or GPU_CHECK_TRANSLATION=1. Image-translation train steps, one process per model,
+#            pix2pix256 then cyclegan256 (GPU_CHECK_TRANSLATION_MODELS), at batch 1 and 16
+#            (GPU_CHECK_TRANSLATION_BATCH), jax jit + torch eager (benchmarks/torch_translation.py),
+#            full width, 2 warm-up steps and 5 round-robin rounds as above; no prewarm (XLA
+#            compiles each (model, batch) step inside the part). Runs after frechet and adds its
+#            budget to the default total (460 + 2 x 120 = 700 s; a GPU_CHECK_TOTAL_S you set
+#            stays the hard limit, this part's reserve included)                   2 x <= 120 s
+#            Estimates, not measured: the hand count of one step (analytic_step_flops in
+#            torch_translation.py) is ~1.9 TFLOP per image for cyclegan256 (~30 TFLOP at batch
+#            16) and ~0.09 TFLOP per pair for pix2pix256 (~1.4 TFLOP at batch 16).
 #   table    benchmarks/make_perf_table.py --text                                          ~2 s
 #
 # bf16: JAX = the models' computation dtype bfloat16 where the model has one (the DCGAN
@@ -69,7 +83,8 @@
 # warm and the JAX cache cold; 305 s with the JAX cache warm and one inductor build left); with
 # other jobs keeping its load average near 9: 428 s with warm caches, 1161 s from empty
 # caches (there the sngan_proj32 prewarm hit its timeout, hence the clean-up step and the
-# larger budget).
+# larger budget). With --translation the smoke run times pix2pix256 and cyclegan256 at width 8
+# and batch 1 and 2 (budget + 2 x 300 s; not measured here as a whole).
 
 set -u -o pipefail
 
@@ -78,11 +93,13 @@ set -u -o pipefail
 main() {
 
 SMOKE=${GPU_CHECK_SMOKE:-0}
+TRANSLATION=${GPU_CHECK_TRANSLATION:-0}
 for arg in "$@"; do
     case "$arg" in
         --cpu-smoke) SMOKE=1 ;;
-        -h|--help) sed -n '2,70p' "$0"; exit 0 ;;
-        *) echo "unknown argument: $arg (use --cpu-smoke)" >&2; exit 2 ;;
+        --translation) TRANSLATION=1 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+        *) echo "unknown argument: $arg (use --cpu-smoke, --translation)" >&2; exit 2 ;;
     esac
 done
 
@@ -113,7 +130,8 @@ if [[ "$SMOKE" == 1 ]]; then
     DEVICE=cpu; BATCH=8; WIDTH=8; WARMUP=1; REPS=1; BLOCK_S=0; SCAN_K=1
     FID_DIM=256; FID_WARMUPS=1; FID_REPEATS=2; FID_SCIPY=1
     PEAK=${PEAK_TFLOPS:-0.1}; PEAK_SRC=${PEAK_SOURCE:-"nominal 0.1 TFLOP/s (CPU smoke run: exercises the MFU fields, not a real peak)"}
-    TOTAL_S=${GPU_CHECK_TOTAL_S:-2400}
+    TOTAL_DEFAULT=2400
+    TR_BATCH=${GPU_CHECK_TRANSLATION_BATCH:-1,2}; TR_PART_S=300
     PREWARM_S=1500; PREWARM_JOBS=${GPU_CHECK_JOBS:-2}; MEASURE_S=200; FID_S=120
     EXTRA=(--threads 1 --flops lowered)
     INDUCTOR_FAMILIES=${GPU_CHECK_INDUCTOR:-sngan_proj32}
@@ -123,12 +141,18 @@ else
     FID_DIM=2048; FID_WARMUPS=2; FID_REPEATS=5; FID_SCIPY=3
     PEAK=${PEAK_TFLOPS:-float32=67,bfloat16=989}
     PEAK_SRC=${PEAK_SOURCE:-"H200 SXM datasheet, dense: bf16 989, fp32 67 (non-tensor-core); workplace-measured bf16 matmul ~790"}
-    TOTAL_S=${GPU_CHECK_TOTAL_S:-460}
+    TOTAL_DEFAULT=460
+    TR_BATCH=${GPU_CHECK_TRANSLATION_BATCH:-1,16}; TR_PART_S=120
     PREWARM_S=170; PREWARM_JOBS=${GPU_CHECK_JOBS:-6}; MEASURE_S=40; FID_S=45
     EXTRA=(--flops compiled)
     INDUCTOR_FAMILIES=all
 fi
-RESERVE_FID=$((FID_S + 5))   # kept for frechet + table while the families run
+TR_MODELS=${GPU_CHECK_TRANSLATION_MODELS:-pix2pix256,cyclegan256}
+IFS=, read -r -a TR_FAMS <<< "$TR_MODELS"
+TR_S=0
+[[ "$TRANSLATION" == 1 ]] && TR_S=$(( TR_PART_S * ${#TR_FAMS[@]} ))
+TOTAL_S=${GPU_CHECK_TOTAL_S:-$(( TOTAL_DEFAULT + TR_S ))}
+RESERVE_FID=$((FID_S + 5 + TR_S))   # kept for frechet + table (+ the optional translation part) while the families run
 
 START=$(date +%s)
 now() { date +%s; }
@@ -173,7 +197,8 @@ clean_cache() {
 }
 clean_cache
 
-log "smoke=$SMOKE device=$DEVICE batch=$BATCH width=$WIDTH families=$FAMILIES out=$OUT cache=$CACHE budget=${TOTAL_S}s"
+log "smoke=$SMOKE device=$DEVICE batch=$BATCH width=$WIDTH families=$FAMILIES out=$OUT cache=$CACHE budget=${TOTAL_S}s" \
+    "translation=$TRANSLATION$( [[ "$TRANSLATION" == 1 ]] && echo " ($TR_MODELS, batch $TR_BATCH)")"
 
 # --- env (background) -------------------------------------------------------------------------
 (
@@ -237,14 +262,33 @@ t=$FID_S
 run_part frechet "$t" $PY benchmarks/frechet_timing.py --dim "$FID_DIM" --warmups "$FID_WARMUPS" --repeats "$FID_REPEATS" \
     --scipy-repeats "$FID_SCIPY" --cases full_rank --out "$JSONL"
 
+# --- translation (optional): pix2pix / CycleGAN train steps, one process per model ---------------
+if [[ "$TRANSLATION" == 1 ]]; then
+    n_left=${#TR_FAMS[@]}
+    n_batches=$(awk -F, '{ print NF }' <<< "$TR_BATCH")
+    for m in "${TR_FAMS[@]}"; do
+        share=$(( ($(remaining) - 5) / n_left ))
+        t=$TR_PART_S
+        (( t > share )) && t=$share
+        # --time-budget is per (model, batch) group: split the part's soft limit between its batches
+        soft=$(( (t - 15) / n_batches )); (( soft < 5 )) && soft=5
+        # shellcheck disable=SC2086
+        run_part "translation_$m" "$t" $PY benchmarks/step_throughput.py --device $DEVICE --models "$m" --batch "$TR_BATCH" \
+            --width $WIDTH --variants jit,eager --scan-k $SCAN_K --forbid-imports grain,tensorflow_datasets,tensorflow ${EXTRA[*]} \
+            --reps "$REPS" --warmup "$WARMUP" --block-target-s "$BLOCK_S" --time-budget "$soft" \
+            --peak-tflops "$PEAK" --peak-source "$PEAK_SRC" --out "$JSONL"
+        n_left=$((n_left - 1))
+    done
+fi
+
 # --- table ------------------------------------------------------------------------------------------
 $PY benchmarks/make_perf_table.py "$JSONL" --md "$OUT/table.md" > /dev/null 2> "$OUT/logs/table.err"
 log "done in $(( $(now) - START ))s (budget ${TOTAL_S}s); JSON lines: $JSONL; logs: $OUT/logs"
 echo "=== gpu_check results (smoke=$SMOKE, $DEVICE, batch $BATCH, width $WIDTH; real img/s = batch x n_critic / s per G step) ==="
 $PY benchmarks/make_perf_table.py "$JSONL" --text | tee "$OUT/table.txt"
 rc=$?
-# exit status: 1 if the env check, a measure part or the frechet part failed or timed out
-if grep -E '"part": "(env|measure_[a-z0-9_]+|frechet)", "rc": [1-9]' "$JSONL" > /dev/null; then
+# exit status: 1 if the env check, a measure part, the frechet part or a translation part failed or timed out
+if grep -E '"part": "(env|measure_[a-z0-9_]+|frechet|translation_[a-z0-9_]+)", "rc": [1-9]' "$JSONL" > /dev/null; then
     echo "gpu_check: some parts failed (rc != 0 above); see $OUT/logs"
     exit 1
 fi

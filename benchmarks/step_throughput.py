@@ -18,6 +18,27 @@ W / 64, default 64 = the experiment's sizes):
   loss + gradient penalty 10, n_critic 5, Adam 1e-4 (0, 0.9).
 * ``sngan_proj32``: ``sngan_proj_cifar10``: conditional BatchNorm in G + projection D.
 
+Image translation (``--models translation``: all four; not in ``all``, which keeps meaning the
+families above), built by ``gan_jax.families.translation.build`` with its paper defaults (the
+``Translation`` table below; constant learning rate), 3 -> 3 channels; the PyTorch side is
+``benchmarks/torch_translation.py`` (the reference repository's networks and
+``optimize_parameters``; differences listed there):
+
+* ``pix2pix64`` / ``pix2pix256``: U-Net G (depth log2(size): 6 / 8, ngf 64, BatchNorm, dropout 0.5
+  in depth - 5 decoder blocks), PatchGAN D (ndf 64, 3 layers) on concat(source, target), BCE +
+  100 x L1, D's loss halved, Adam 2e-4 (0.5, 0.999). 256 px is the paper's ``unet_256``.
+* ``cyclegan64`` / ``cyclegan256``: two ResNet G (ngf 64; 6 blocks at 64 px, 9 at 256: the
+  paper's), two PatchGAN D, InstanceNorm, reflect padding, LSGAN loss, cycle 10, identity 0.5 x 10,
+  pools of 50 fakes, Adam 2e-4 (0.5, 0.999). 256 px is ``cyclegan_folder``.
+
+A translation step is one call of the recipe's step: pix2pix one D and one G update, CycleGAN one
+update of both G and then of both D; ``images_per_sec`` = batch / seconds_per_step (pairs for
+pix2pix; for CycleGAN ``batch`` images of each domain); ``real_batches_per_step`` = 1. The data
+are a fixed random float32 batch ``{"a", "b"}`` in [-1, 1] (the same values, NCHW, for PyTorch).
+Variants: jax ``jit``, torch ``eager`` and ``compile`` (the default list for these models); the
+others give ``"skipped"`` lines. Parameter counts: ``n_params_g`` = all generators, ``n_params_d``
+= all discriminators, ``n_params_nets`` per network.
+
 The JAX side is ``gan_jax.models`` + ``gan_jax.steps.classic_gan`` (G's EMA included, with
 ``ClassicSpec``'s default decay and ramp-up), so this times the library's real step; the
 PyTorch side is ``benchmarks/torch_models.py`` (plain PyTorch, same networks, same parameter
@@ -58,7 +79,20 @@ XLA / analytic): dcgan64 1.668e11 compiled, 1.790e11 lowered / 1.733e11 (0.96, 1
 sngan32 and sngan_proj32 2.799e12 lowered / 2.975e12 (0.94); wgan_gp32 2.129e12 lowered /
 2.278e12 (0.93). (The simpler "3 x forward per trained pass" rule gives 1.866e11 for dcgan64.)
 
-Variants (``--variants``; default: ``jit,scan,jit_bf16,jit_conv_transpose,eager,eager_bf16,compile``):
+Translation models: on a GPU the jit variant's own compiled count; on the CPU, where their
+``FastConv`` / ``FastUpConv2x`` layers run Winograd / col2im forms, the step *lowered for cuda*
+(``jit(...).trace(...).lower(lowering_platforms=("cuda",))``: ``lax.conv``, pre-optimisation
+HLO, nothing compiled; whatever ``--flops`` says). ``flops_per_step_analytic`` is
+``torch_translation.analytic_step_flops``, the hand count of the *reference* step
+(``flops_per_step_analytic_formula``): pix2pix 3 F_G + 8 F_D, CycleGAN 9 (F_Gab + F_Gba) + 8
+(F_Da + F_Db). gan_jax's pix2pix step computes G's forward twice (its D phase under
+``stop_gradient``, then its G phase), and XLA does not merge the two (pix2pix64 at width 4,
+batch 2, compiled with ``lax.conv`` on the CPU: 6.64e7 FLOPs = 4 F_G + 8 F_D), so pix2pix's
+``flops_per_step`` is 1.20x the hand count there (1.32x at full width, batch 1) while PyTorch's
+step does 3 F_G + 8 F_D: pix2pix MFU lines credit PyTorch with work it does not do.
+
+Variants (``--variants``; default: ``jit,scan,jit_bf16,jit_conv_transpose,eager,eager_bf16,compile``;
+translation models ``jit,eager,compile``):
 
 * jax ``jit``: ``gan_jax.steps.make_train_step(recipe)`` (``jax.jit`` of the pure step, state
   donated), one call per step; compiled ahead of time (``lower().compile()``, timed as
@@ -139,6 +173,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import dataclasses  # noqa: E402
+
 from gan_families import FAMILIES, Family, get_family, with_default_ema  # noqa: E402
 
 JAX_VARIANTS = ("jit", "scan", "jit_bf16", "scan_bf16", "jit_conv_transpose")
@@ -148,7 +184,7 @@ QUICK_VARIANTS = ("jit", "scan", "eager", "compile")
 #: --quick: model -> variants (XLA compilations dominate its time: the scan variant runs on the
 #: MLP, whose step compiles in a few seconds, not on DCGAN, whose Winograd step takes ~15 s)
 QUICK_MODELS = {"dcgan32": ("jit", "eager", "compile"), "mlp_cgan_mnist": ("jit", "scan", "eager")}
-MODELS = tuple(FAMILIES)
+MODELS = tuple(FAMILIES)  # the classic families (``--models all``)
 #: the DCGAN settings (kept for benchmarks/conv_cpu.py, which imports them)
 Z_DIM = 100
 LR, BETAS, EMA_DECAY = 2e-4, (0.5, 0.999), 0.999
@@ -358,12 +394,18 @@ def _flops(cost) -> float | None:
 
 def uses_reference_convs(fam: Family, platform_name: str) -> bool:
     """Whether the default models run ``lax.conv`` (the reference FLOP count) on this platform:
-    only the DCGAN layers have CPU-specific (Winograd) formulations."""
+    only the DCGAN layers have CPU-specific (Winograd) formulations -- and the translation models
+    (``FastConv`` / ``FastUpConv2x`` in ``gan_jax.models.translation``)."""
+    if isinstance(fam, Translation):
+        return platform_name != "cpu"
     return fam.arch != "dcgan" or platform_name != "cpu"
 
 
 def reference_flops(fam: Family, batch: int, mode: str) -> tuple[float | None, str]:
-    """XLA's FLOP count of the float32 step with ``conv_impl="xla"`` (``mode``: compiled or lowered)."""
+    """XLA's FLOP count of the float32 step with ``conv_impl="xla"`` (``mode``: compiled or lowered;
+    translation models: always the step lowered for cuda, ``translation_reference_flops``)."""
+    if isinstance(fam, Translation):
+        return translation_reference_flops(fam, batch)
     import jax
 
     from gan_jax import engine
@@ -497,6 +539,276 @@ class TorchVariant(Variant):
         return out
 
 
+# ----------------------------------------------------------------------------- image translation
+
+
+@dataclasses.dataclass(frozen=True)
+class Translation:
+    """An image-translation model of the benchmark: ``gan_jax.families.translation``'s pix2pix or
+    CycleGAN at one image size, with that builder's paper defaults (``"auto"`` fields); read by
+    both sides (``torch_translation.build_networks`` takes it too). ``scaled(width)`` multiplies
+    ngf and ndf by width / 64."""
+
+    name: str
+    #: "pix2pix" (U-Net G, BatchNorm, BCE + L1) or "cyclegan" (2 ResNet G + 2 D, InstanceNorm, LSGAN + cycle + identity)
+    method: str
+    image_size: int
+    channels_a: int = 3
+    channels_b: int = 3
+    ngf: int = 64
+    ndf: int = 64
+    d_layers: int = 3
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    l1_weight: float = 100.0
+    cycle_weight: float = 10.0
+    identity_weight: float = 0.5
+    pool_size: int = 50
+    experiment: str = ""
+    width_scale: float = 1.0
+    #: a step is one update of every network, on one batch of each domain
+    n_critic: int = 1
+
+    @property
+    def arch(self) -> str:
+        return "unet" if self.method == "pix2pix" else "resnet"
+
+    @property
+    def norm(self) -> str:
+        return "batch" if self.method == "pix2pix" else "instance"
+
+    @property
+    def gan_loss(self) -> str:
+        return "vanilla" if self.method == "pix2pix" else "lsgan"
+
+    @property
+    def unet_depth(self) -> int:
+        return round(math.log2(self.image_size))
+
+    @property
+    def n_blocks(self) -> int:
+        return 9 if self.image_size >= 256 else 6  # gan_jax.families.translation's "auto" (the paper's)
+
+    @property
+    def dropout(self) -> float:
+        return 0.5 if self.method == "pix2pix" else 0.0
+
+    def scaled(self, width: int | None) -> "Translation":
+        if width is None or width == 64:
+            return self
+        f = width / 64
+        return dataclasses.replace(self, ngf=max(1, round(self.ngf * f)), ndf=max(1, round(self.ndf * f)), width_scale=f)
+
+    def sizes(self) -> dict:
+        out = {"arch": self.arch, "method": self.method, "image_size": self.image_size, "channels": [self.channels_a, self.channels_b],
+               "g_width": self.ngf, "d_width": self.ndf, "d_layers": self.d_layers, "norm": self.norm}
+        out.update({"unet_depth": self.unet_depth, "dropout": self.dropout} if self.method == "pix2pix" else {"n_blocks": self.n_blocks})
+        return out
+
+    def recipe(self) -> dict:
+        out = {"loss": self.gan_loss, "n_critic": 1, "lr": [self.lr, self.lr], "betas": list(self.betas), "experiment": self.experiment}
+        if self.method == "pix2pix":
+            out.update(l1_weight=self.l1_weight, conditional=True, pool_size=0)
+        else:
+            out.update(cycle_weight=self.cycle_weight, identity_weight=self.identity_weight if self.channels_a == self.channels_b else 0.0,
+                       pool_size=self.pool_size)
+        return out
+
+
+TRANSLATION_MODELS: dict[str, Translation] = {
+    "pix2pix64": Translation("pix2pix64", "pix2pix", 64, experiment="(pix2pix at 64x64: U-Net depth 6; pix2pix_cifar10_edges is 32x32)"),
+    "pix2pix256": Translation("pix2pix256", "pix2pix", 256, experiment="(the pix2pix paper's 256x256 setting: unet_256, depth 8)"),
+    "cyclegan64": Translation("cyclegan64", "cyclegan", 64, experiment="(CycleGAN at 64x64, 6 blocks; cyclegan_mnist_mnistm is 32x32 without identity)"),
+    "cyclegan256": Translation("cyclegan256", "cyclegan", 256, experiment="cyclegan_folder"),
+}
+#: the variants a translation model has (the others give a "skipped" line), and its default list
+TRANSLATION_VARIANTS = ("jit", "eager", "compile")
+TRANSLATION_NOTES = (
+    "step = one update of every network on one batch (pix2pix: D on (a, G(a)) and (a, b), then G; CycleGAN: both G, then both D on "
+    "pooled fakes); images_per_sec = batch / seconds_per_step (pairs for pix2pix, one image of each domain for CycleGAN); "
+    "flops_per_step: XLA's count of the float32 jax step with lax.conv convolutions, the same for every line of a model"
+)
+
+
+def get_model(name: str, width: int | None = None) -> Family | Translation:
+    """A classic family (``gan_families.get_family``) or a translation model, scaled to ``width``."""
+    if name in TRANSLATION_MODELS:
+        return TRANSLATION_MODELS[name].scaled(width)
+    return get_family(name, width)
+
+
+def jax_translation_config(tr: Translation):
+    """The ``Config`` that ``gan_jax.families.translation.build`` turns into ``tr`` (constant lr: ``decay_steps=0``)."""
+    from gan_jax.config import Config, DataConfig, TrainConfig
+    from gan_jax.families.translation import ModelConfig, RecipeConfig
+
+    model = ModelConfig(g_arch="auto", ngf=tr.ngf, ndf=tr.ndf, d_layers=tr.d_layers, norm="auto", unet_depth=0, n_blocks=0,
+                        dropout=0.5, test_dropout=True)
+    recipe = RecipeConfig(method=tr.method, gan_loss="auto", l1_weight=tr.l1_weight, gan_weight=1.0, conditional=True,
+                          cycle_weight=tr.cycle_weight, identity_weight=tr.identity_weight if tr.channels_a == tr.channels_b else 0.0,
+                          pool_size=tr.pool_size, lr=tr.lr, b1=tr.betas[0], b2=tr.betas[1], decay_steps=0)
+    return Config(experiment=tr.name, family="translation", data=DataConfig(name=f"benchmark:{tr.name}", image_size=tr.image_size),
+                  model=model, recipe=recipe, train=TrainConfig(seed=0))
+
+
+def _translation_dataset(tr: Translation):
+    """What ``build`` reads of a dataset: its name and ``translation`` info (shapes, paired)."""
+    import types
+
+    s = tr.image_size
+    info = types.SimpleNamespace(shape_a=(s, s, tr.channels_a), shape_b=(s, s, tr.channels_b), paired=tr.method == "pix2pix")
+    return types.SimpleNamespace(name=f"benchmark:{tr.name}", translation=info)
+
+
+def _translation_init(tr: Translation, box: list):
+    from gan_jax.families import translation
+
+    def init():
+        recipe, state = translation.build(jax_translation_config(tr), _translation_dataset(tr))
+        box.append(recipe)
+        return state
+
+    return init
+
+
+#: XLA options for compiling the translation models' *initialisation* (run once, never timed): its
+#: optimised CPU compilation takes ~16 s at width 4 (the forward pass flax's init traces, with the
+#: Winograd convolutions), 2 s without LLVM's optimisations; the values are the same random draws
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def jax_translation(tr: Translation):
+    """(recipe, state) of ``tr`` from ``gan_jax.families.translation.build`` (its init under
+    ``jax.jit``: one compilation, with ``INIT_COMPILER_OPTIONS`` where the backend takes them)."""
+    import jax
+
+    box: list = []
+    lowered = jax.jit(_translation_init(tr, box)).lower()
+    try:
+        init = lowered.compile(INIT_COMPILER_OPTIONS)
+    except Exception:  # noqa: BLE001 -- a backend without these options: the default compilation
+        init = lowered.compile()
+    return box[0], init()
+
+
+def jax_translation_batch(tr: Translation, batch: int):
+    """A fixed random batch ``{"a", "b"}``: float32 in [-1, 1], NHWC (``to_float`` passes floats through)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    s = tr.image_size
+    return {"a": jnp.asarray(rng.uniform(-1, 1, (batch, s, s, tr.channels_a)), jnp.float32),
+            "b": jnp.asarray(rng.uniform(-1, 1, (batch, s, s, tr.channels_b)), jnp.float32)}
+
+
+def jax_translation_param_counts(tr: Translation) -> dict[str, int]:
+    """Parameters of all generators / all discriminators (``jax.eval_shape``: nothing computed)."""
+    import jax
+
+    from gan_jax import engine
+
+    box: list = []
+    shapes = jax.eval_shape(_translation_init(tr, box))
+    return _gd_counts({k: engine.param_count(n.params) for k, n in shapes.nets.items()})
+
+
+def _gd_counts(per_net: dict[str, int]) -> dict[str, int]:
+    return {"g": sum(n for k, n in per_net.items() if k.startswith("G")), "d": sum(n for k, n in per_net.items() if k.startswith("D"))}
+
+
+def translation_reference_flops(tr: Translation, batch: int) -> tuple[float | None, str]:
+    """XLA's count of the float32 step lowered for ``cuda`` (pre-optimisation HLO, nothing compiled):
+    there ``FastConv`` / ``FastUpConv2x`` lower to ``lax.conv`` (their Winograd / col2im forms are
+    the CPU branch of ``lax.platform_dependent``), the reference convolutions. Works on a CPU-only machine."""
+    import jax
+
+    from gan_jax import engine
+
+    box: list = []
+    shapes = jax.eval_shape(_translation_init(tr, box))
+    traced = jax.jit(engine.train_step_fn(box[0])).trace(shapes, jax_translation_batch(tr, batch))
+    lowered = traced.lower(lowering_platforms=("cuda",))
+    return _flops(lowered.cost_analysis()), "xla cost_analysis of the float32 step lowered for cuda (lax.conv; pre-optimisation HLO)"
+
+
+class TranslationJaxVariant(JaxVariant):
+    """``jit`` of a translation recipe: ``gan_jax.engine.make_train_step(recipe)``, one call per step."""
+
+    def __init__(self, name: str, tr: Translation, batch: int, k: int, platform_name: str = "cpu"):
+        self.name, self.fam, self.batch, self.k = name, tr, batch, k
+        self.dtype = "bfloat16" if "bf16" in name else "float32"
+        self.scan, self.upsample, self.platform = False, "subpixel", platform_name
+        self.steps_per_block, self.fixed_block = k, False
+        if name not in TRANSLATION_VARIANTS:
+            self.unsupported = (f"translation models: jax variant jit only, not {name} (gan_jax's translation models have no dtype "
+                                "field; no scan variant for them here)")
+
+    def setup(self) -> None:
+        import jax
+
+        from gan_jax import engine
+
+        self._jax = jax
+        recipe, state = jax_translation(self.fam)
+        self.recipe = recipe
+        self.n_params_nets = {k: engine.param_count(n.params) for k, n in state.nets.items()}
+        self.n_params = _gd_counts(self.n_params_nets)
+        batch = jax_translation_batch(self.fam, self.batch)
+        t0 = time.perf_counter()
+        train_step = engine.make_train_step(recipe)
+        compiled = train_step.variant(recipe.active_at(0)).lower(state, batch).compile()
+        self._call = lambda s, i: train_step(s, batch, step=i)
+        self.compile_s = time.perf_counter() - t0
+        self.xla_flops = _flops(compiled.cost_analysis())
+        self._state, self._i = state, 0
+
+    def info(self) -> dict[str, Any]:
+        out = super().info()
+        out.pop("upsample", None)
+        out["n_params_nets"] = self.n_params_nets
+        return out
+
+
+class TranslationTorchVariant(Variant):
+    """``torch_translation``'s pix2pix / CycleGAN step: ``eager`` or ``compile`` (every network in ``torch.compile``)."""
+
+    framework = "torch"
+
+    def __init__(self, name: str, tr: Translation, batch: int, k: int, *, device: str = "cpu", compile_backend: str = "inductor"):
+        self.name, self.fam, self.batch, self.k = name, tr, batch, k
+        self.dtype = "bfloat16" if "bf16" in name else "float32"
+        self.steps_per_block, self.fixed_block = k, False
+        self.device, self.compile, self.compile_backend = device, name.startswith("compile"), compile_backend
+        if name not in TRANSLATION_VARIANTS:
+            self.unsupported = f"translation models have the torch variants eager and compile only (float32; no {name})"
+
+    def setup(self) -> None:
+        import numpy as np
+        import torch
+
+        from torch_translation import make_trainer, n_params
+
+        self.trainer = make_trainer(self.fam, device=self.device, compile=self.compile, compile_backend=self.compile_backend)
+        self.n_params_nets = {k: n_params(m) for k, m in self.trainer.nets.items()}
+        self.n_params = self.trainer.n_params
+        # the jax batch's values, NCHW
+        batch = jax_translation_batch(self.fam, self.batch)
+        self.a, self.b = (torch.from_numpy(np.asarray(batch[k]).transpose(0, 3, 1, 2).copy()).to(self.device) for k in ("a", "b"))
+        self.compile_s = None
+
+    def block(self, steps: int | None = None) -> None:
+        for _ in range(steps or self.steps_per_block):
+            self.trainer.step(self.a, self.b)
+        self.trainer.sync()
+
+    def info(self) -> dict[str, Any]:
+        out = {"n_params_g": self.n_params["g"], "n_params_d": self.n_params["d"], "n_params_nets": self.n_params_nets}
+        if self.compile:
+            out["compile_backend"] = self.compile_backend
+        return out
+
+
 # ----------------------------------------------------------------------------- driver
 
 
@@ -536,7 +848,11 @@ def parse_peaks(text: str | None) -> dict[str, float]:
     return out
 
 
-def _make_variant(name: str, fam: Family, batch: int, args, platform_name: str) -> Variant:
+def _make_variant(name: str, fam: Family | Translation, batch: int, args, platform_name: str) -> Variant:
+    if isinstance(fam, Translation):
+        if name in JAX_VARIANTS:
+            return TranslationJaxVariant(name, fam, batch, args.scan_k, platform_name)
+        return TranslationTorchVariant(name, fam, batch, args.scan_k, device=args.device, compile_backend=args.torch_compile_backend)
     if name in JAX_VARIANTS:
         return JaxVariant(name, fam, batch, args.scan_k, platform_name)
     return TorchVariant(name, fam, None, batch, args.scan_k, device=args.device, compile_backend=args.torch_compile_backend,
@@ -546,7 +862,7 @@ def _make_variant(name: str, fam: Family, batch: int, args, platform_name: str) 
 def run_group(model: str, batch: int, width: int | None, variants: list[str], args, common: dict[str, Any], emit: Callable[[dict], None]) -> None:
     import jax
 
-    fam = get_family(model, width)
+    fam = get_model(model, width)
     platform_name = jax.devices()[0].platform
     t_group = time.time()
     deadline = t_group + args.time_budget if args.time_budget else None
@@ -554,6 +870,8 @@ def run_group(model: str, batch: int, width: int | None, variants: list[str], ar
         "bench": "step_throughput", "model": model, **fam.sizes(), "width": width or 64, "batch": batch,
         "real_batches_per_step": fam.n_critic, **fam.recipe(), **common,
     }
+    if isinstance(fam, Translation):
+        base["notes"] = TRANSLATION_NOTES
     peaks = parse_peaks(args.peak_tflops)
     all_v: list[Variant] = []
     live: list[Variant] = []
@@ -644,9 +962,14 @@ def run_group(model: str, batch: int, width: int | None, variants: list[str], ar
             flops_source = f"failed: {_error(e)}"
     analytic = None
     try:
-        import torch_models
+        if isinstance(fam, Translation):
+            import torch_translation
 
-        analytic = torch_models.analytic_step_flops(fam, batch)
+            analytic = torch_translation.analytic_step_flops(fam, batch)
+        else:
+            import torch_models
+
+            analytic = torch_models.analytic_step_flops(fam, batch)
     except Stop as e:  # (not inside an interruptible section: cannot happen; kept for safety)
         stopped = f"stopped ({e})"
     except Exception as e:  # noqa: BLE001
@@ -682,6 +1005,8 @@ def run_group(model: str, batch: int, width: int | None, variants: list[str], ar
             flops_source=flops_source,
             flops_per_step_analytic=analytic["flops_per_step"] if analytic else None,
         )
+        if analytic and analytic.get("formula"):  # translation models
+            rec["flops_per_step_analytic_formula"] = analytic["formula"]
         if flops and v.times:
             achieved = flops / rec["seconds_per_step"] / 1e12
             peak = peaks.get(v.dtype, peaks.get("*"))
@@ -705,7 +1030,8 @@ def _install_import_blocker(names: tuple[str, ...]) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="dcgan64,dcgan32", help=f"comma list of {list(MODELS)}, or 'all'")
+    p.add_argument("--models", default="dcgan64,dcgan32",
+                   help=f"comma list of {list(MODELS) + list(TRANSLATION_MODELS)}, or 'all' (the classic families) or 'translation' (the translation models)")
     p.add_argument("--batch", default="64", help="comma list of batch sizes")
     p.add_argument("--width", type=int, default=None, help="scale every width / hidden size by W/64 (default 64: the experiments' sizes)")
     p.add_argument("--reps", type=int, default=5, help="timed rounds (median reported)")
@@ -745,15 +1071,17 @@ def main(argv=None) -> int:
             args.models = ",".join(QUICK_MODELS)
         args.flops = args.flops or "lowered"
     args.flops = args.flops or "compiled"
-    models = list(MODELS) if args.models == "all" else [m for m in args.models.split(",") if m]
+    models = list(MODELS) if args.models == "all" else list(TRANSLATION_MODELS) if args.models == "translation" else [m for m in args.models.split(",") if m]
     if args.variants is None:
         per_model = {m: list(QUICK_MODELS.get(m, QUICK_VARIANTS)) if args.quick else list(DEFAULT_VARIANTS) for m in models}
+        per_model.update({m: list(TRANSLATION_VARIANTS) for m in models if m in TRANSLATION_MODELS})
     else:
         chosen = list(JAX_VARIANTS + TORCH_VARIANTS) if args.variants == "all" else [v for v in args.variants.split(",") if v]
         per_model = {m: chosen for m in models}
     unknown = sorted({v for vs in per_model.values() for v in vs} - set(JAX_VARIANTS + TORCH_VARIANTS))
-    if unknown or any(m not in MODELS for m in models):
-        p.error(f"unknown variants {unknown} or models {[m for m in models if m not in MODELS]}")
+    known = MODELS + tuple(TRANSLATION_MODELS)
+    if unknown or any(m not in known for m in models):
+        p.error(f"unknown variants {unknown} or models {[m for m in models if m not in known]}")
 
     os.environ.setdefault("JAX_PLATFORMS", "cpu" if args.device == "cpu" else "cuda")
     if args.omp_wait_policy != "default":

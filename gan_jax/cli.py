@@ -5,6 +5,7 @@
                    [--temperature T] [--top-k K] [--prefix TEXT]   (text generators: .txt/.npy)
     gan-jax interpolate --workdir DIR --out FILE.{png,gif} [--pairs P] [--steps S] [--seed S]
     gan-jax eval --workdir DIR [--metrics fid,kid,is,pr] [--num N] [--features mnist|cifar10|inception:PATH]
+    gan-jax translate --workdir DIR --input IMG_OR_DIR --out OUT [--direction a2b|b2a]   (pix2pix / CycleGAN runs)
     gan-jax list
 
 ``train`` on a workdir that holds the same experiment resumes from its latest checkpoint.
@@ -63,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     e.add_argument("--num-real", type=int, help="use only the first N training images as the reference (default: all)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    tr = sub.add_parser("translate", help="translate images with a trained pix2pix / CycleGAN run")
+    tr.add_argument("--workdir", required=True)
+    tr.add_argument("--input", required=True, help="an image file or a folder of images (center-cropped and resized to the run's size)")
+    tr.add_argument("--out", required=True, help="FILE.png for one input image, a new folder for a folder")
+    tr.add_argument("--direction", choices=("a2b", "b2a"), default="a2b", help="a2b (default) or, for CycleGAN, b2a")
+    tr.add_argument("--seed", type=int, default=0, help="dropout noise of a U-Net that keeps dropout at test time")
+    tr.add_argument("--grid", action="store_true", help="also write OUT_grid.png: input | translation pairs")
 
     sub.add_parser("list", help="list the experiments")
     return p
@@ -211,6 +220,49 @@ def _interpolate(args) -> int:
     return 0
 
 
+def _translate(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from gan_jax.config import UserError
+    from gan_jax.data import DatasetError
+    from gan_jax.images import save_image_grid
+    from gan_jax.translation_eval import directions, load_inputs, translate
+
+    out = Path(args.out)
+    dataset, recipe, state = _restore(Path(args.workdir))
+    info = dataset.translation
+    if info is None:
+        raise UserError("translate needs a pix2pix or CycleGAN run; this one generates from noise (use gan-jax sample)")
+    if args.direction not in directions(recipe, state):
+        raise UserError(f"this run (pix2pix) translates a2b only ({info.domains[0]} -> {info.domains[1]}); "
+                        "--direction b2a needs a CycleGAN run")
+    source = info.shape_a if args.direction == "a2b" else info.shape_b
+    try:
+        images, names = load_inputs(args.input, source)
+    except DatasetError as e:
+        raise UserError(str(e)) from None
+    single = Path(args.input).is_file()
+    if single and out.suffix.lower() != ".png":
+        raise UserError(f"--out must be a .png file for one input image, got {out.name!r}")
+    if out.exists():
+        raise UserError(f"--out {out} exists; choose a new path (nothing was written)")
+    result = translate(recipe, state, images, args.direction, seed=args.seed)
+    targets = [out] if single else [out / Path(n).with_suffix(".png") for n in names]
+    for path, image in zip(targets, result):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+    if args.grid:
+        c = max(images.shape[-1], result.shape[-1])
+        pairs = [x for pair in zip(images, result) for x in pair]
+        pairs = [x if x.shape[-1] == c else x.repeat(c, axis=-1) for x in pairs]
+        grid = out.with_name(out.stem + "_grid.png")
+        save_image_grid(np.stack(pairs), grid, ncol=min(8, 2 * len(images)))
+    print(f"translated {len(images)} image(s) {args.direction} ({' -> '.join(info.domains[::1 if args.direction == 'a2b' else -1])}) "
+          f"to {out}")
+    return 0
+
+
 def _eval(args) -> int:
     import json
 
@@ -236,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             return _interpolate(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "translate":
+            return _translate(args)
         from gan_jax.config import list_experiments
 
         print("\n".join(list_experiments()))

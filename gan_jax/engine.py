@@ -13,6 +13,8 @@ A GAN is a ``TrainState`` and a ``Recipe``:
   ``every`` steps (lazy regularisation: its loss is multiplied by ``every``), ``repeats`` times
   per step (n_critic; each repeat on a fresh real batch), and only in its window of steps
   ``[start, stop)`` if it has one (training stages: pre-train G, pre-train D, adversarial).
+  A phase may hand arrays to the later phases of the same step (``ctx.share``: CycleGAN's
+  discriminators see the very fakes its generator phase made).
 
 ``train_step_fn(recipe, active)`` is the pure ``(state, batch) -> (state, metrics)`` that runs the
 every-step phases plus the scheduled (lazy or windowed) phases in ``active``. ``make_train_step``
@@ -312,7 +314,7 @@ class PhaseContext:
     """
 
     def __init__(self, state: TrainState, params: dict[str, PyTree], phase: Phase, batch: Batch, key: Array,
-                 repeat: int, axis_name: str | None):
+                 repeat: int, axis_name: str | None, shared: Mapping[str, Array] | None = None):
         self.state = state
         self.phase = phase
         self.batch = batch
@@ -324,6 +326,8 @@ class PhaseContext:
         self.collections = {name: net.collections for name, net in state.nets.items()}
         self.extra = state.extra
         self.inputs: dict[str, tuple[tuple, dict]] = {}
+        #: values earlier phases of this step shared (``share``); not part of the state
+        self.shared: dict[str, Array] = dict(shared or {})
 
     # -- randomness and reductions (device-count invariant) --------------------------------------
     def key(self, name: str) -> Array:
@@ -380,6 +384,15 @@ class PhaseContext:
         """Replace ``state.extra`` (same tree structure) after this phase."""
         self.extra = extra
 
+    def share(self, name: str, value: PyTree) -> None:
+        """Hand ``value`` (not differentiated) to the later phases of this step as ``ctx.shared[name]``.
+
+        For what a later phase must see exactly as this one computed it (CycleGAN's D phase
+        reads the fakes of the G phase, as the reference does, without a second forward pass);
+        nothing shared outlives the step, so it is not checkpointed.
+        """
+        self.shared[name] = jax.lax.stop_gradient(value)
+
 
 # ----------------------------------------------------------------------------- the step
 
@@ -397,19 +410,20 @@ def _grad_metric(phase: Phase, net: str) -> str:
     return f"grad_norm/{phase.name}" if len(phase.updates) == 1 else f"grad_norm/{phase.name}/{net}"
 
 
-def _call_phase(state: TrainState, phase: Phase, batch: Batch, key: Array, repeat: int, axis_name: str | None):
-    """One call of a phase: loss, gradients, optimizer steps. Returns (state, metrics, inputs)."""
+def _call_phase(state: TrainState, phase: Phase, batch: Batch, key: Array, repeat: int, axis_name: str | None,
+                shared: Mapping[str, Array] | None = None):
+    """One call of a phase: loss, gradients, optimizer steps. Returns (state, metrics, inputs, shared)."""
     scale = phase.every if phase.lazy and phase.scale_lazy_loss else 1
 
     def loss_fn(params):
-        ctx = PhaseContext(state, params, phase, batch, key, repeat, axis_name)
+        ctx = PhaseContext(state, params, phase, batch, key, repeat, axis_name, shared)
         loss, metrics = phase.loss(ctx)
-        return loss * scale, (dict(metrics), ctx.collections, ctx.extra, ctx.inputs)
+        return loss * scale, (dict(metrics), ctx.collections, ctx.extra, (ctx.inputs, ctx.shared))
 
     nets = dict(state.nets)
     if phase.updates:
         params = {n: nets[n].params for n in phase.updates}
-        grads, (metrics, collections, extra, inputs) = jax.grad(loss_fn, has_aux=True)(params)
+        grads, (metrics, collections, extra, (inputs, shared)) = jax.grad(loss_fn, has_aux=True)(params)
         grads = _pmean(grads, axis_name)
         for n in phase.updates:
             net = nets[n]
@@ -420,13 +434,13 @@ def _call_phase(state: TrainState, phase: Phase, batch: Batch, key: Array, repea
                 new_params = net.project(new_params)
             nets[n] = net.replace(params=new_params, opt_state=opt_state)
     else:
-        _, (metrics, collections, extra, inputs) = loss_fn({})
+        _, (metrics, collections, extra, (inputs, shared)) = loss_fn({})
     nets = {n: net.replace(collections=collections[n]) for n, net in nets.items()}
     state = state.replace(nets=nets, extra=extra)
     call_index = state.step * phase.repeats + repeat
     if phase.after is not None:
         state = state.replace(extra=phase.after(state, call_index))
-    return state, _pmean(metrics, axis_name), inputs
+    return state, _pmean(metrics, axis_name), inputs, shared
 
 
 def _update_ema(state: TrainState, inputs: dict[str, tuple[tuple, dict]], updated: frozenset[str]) -> TrainState:
@@ -485,19 +499,20 @@ def train_step_fn(recipe: Recipe, active: Iterable[str] = (), *, axis_name: str 
         phase_keys = jax.random.split(step_key, len(recipe.phases))
         metrics: Metrics = {}
         inputs: dict[str, tuple[tuple, dict]] = {}
+        shared: dict[str, Array] = {}
         for index, phase in enumerate(recipe.phases):
             if phase.scheduled and phase.name not in active:
                 continue
             key = phase_keys[index]
             if phase.repeats == 1:
-                state, m, inp = _call_phase(state, phase, _repeat_batch(batch, k, 1, 0), key, 0, axis_name)
+                state, m, inp, shared = _call_phase(state, phase, _repeat_batch(batch, k, 1, 0), key, 0, axis_name, shared)
             else:
                 outs = []
                 n_unrolled = phase.repeats if phase.repeats <= CRITIC_UNROLL_MAX else 1
                 if n_unrolled == 1:  # lax.scan over all repeats but the last, which runs below (its inputs feed the EMA)
                     def body(s, xs):
                         i, b = xs
-                        s, m_i, _ = _call_phase(s, phase, b, jax.random.fold_in(key, i), i, axis_name)
+                        s, m_i, _, _ = _call_phase(s, phase, b, jax.random.fold_in(key, i), i, axis_name, shared)
                         return s, m_i
 
                     idx = jnp.arange(phase.repeats - 1)
@@ -509,8 +524,10 @@ def train_step_fn(recipe: Recipe, active: Iterable[str] = (), *, axis_name: str 
                 for i in range(first, phase.repeats):
                     # A static loop (what lax.scan(unroll=True) gives): same computation, and on
                     # XLA:CPU the convolutions stay on the fast path.
-                    state, m_i, inp = _call_phase(state, phase, _repeat_batch(batch, k, phase.repeats, i), jax.random.fold_in(key, i), i, axis_name)
+                    state, m_i, inp, shared_i = _call_phase(state, phase, _repeat_batch(batch, k, phase.repeats, i), jax.random.fold_in(key, i), i,
+                                                            axis_name, shared)
                     outs.append(m_i)
+                shared = shared_i  # a repeated phase shares what its last repeat computed
                 m = jax.tree.map(lambda *v: sum(v) / phase.repeats, *outs)
             inputs.update(inp)
             metrics.update(m)

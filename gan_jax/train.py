@@ -82,6 +82,10 @@ def default_evaluator(config: Config, dataset: Dataset, recipe: Recipe) -> Evalu
         return lambda state: text_metrics(recipe, state, dataset, num=config.log.eval_samples)
     if dataset.is_toy:
         return lambda state: evaluate_toy(recipe, state, dataset, config.log.eval_samples)
+    if dataset.translation is not None:  # e.g. checkpoint.best_metric=a2b/fd_cifar10
+        from gan_jax.translation_eval import translation_metrics
+
+        return lambda state: translation_metrics(recipe, state, dataset, num=config.log.eval_samples)
     from gan_jax.evaluate import state_evaluator
 
     return state_evaluator(config, dataset, recipe)
@@ -154,7 +158,7 @@ class _Log:
             for k, v in values.items():
                 self.tb.add_scalar(k, v, step)
         post = {"d": values.get("loss/d"), "g": values.get("loss/g", values.get("loss/g_mle")), "ex/s": values.get("perf/examples_per_sec"),
-                "nll_oracle": values.get("eval/nll_oracle")}
+                "nll_oracle": values.get("eval/nll_oracle"), "l1": values.get("eval/a2b/l1")}
         self.postfix = {k: f"{v:.4g}" for k, v in post.items() if v is not None}
         self.bar.set_postfix(self.postfix)
 
@@ -291,6 +295,12 @@ def _write_samples(recipe: Recipe, state: TrainState, dataset: Dataset, num: int
         from gan_jax.text_eval import decode, generate_tokens, write_text
 
         return write_text(decode(dataset, generate_tokens(recipe, state, num)), path.with_suffix(".txt"))
+    if dataset.translation is not None:  # (source | translation | target) triplets of held-out examples
+        from gan_jax.images import save_image_grid
+        from gan_jax.translation_eval import translation_grid
+
+        images, ncol = translation_grid(recipe, state, dataset, max(num // 8, 2))
+        return save_image_grid(images, path, ncol=ncol, scale=max(1, 128 // images.shape[1]))
     samples, ncol = sampling.sample_grid(recipe, state, num)
     return sampling.write_samples(samples, path, dataset, ncol)
 
@@ -415,6 +425,11 @@ def train_and_evaluate(
 
                         log.scalars(step, {f"eval/{k}": v for k, v in text_metrics(recipe, host_state(state), dataset,
                                                                                     num=config.log.eval_samples).items()})
+                    if dataset.translation is not None and log.enabled:
+                        from gan_jax.translation_eval import translation_metrics
+
+                        log.scalars(step, {f"eval/{k}": v for k, v in translation_metrics(recipe, host_state(state), dataset,
+                                                                                           num=config.log.eval_samples).items()})
                     if log.enabled:
                         path = _write_samples(recipe, host_state(state), dataset, config.log.num_samples,
                                               workdir / "samples" / f"step_{step:07d}.png")

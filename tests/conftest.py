@@ -69,3 +69,28 @@ def shared_datasets() -> Path:
     if not (SHARED_DATASETS / "mnist.npz").is_file():
         pytest.skip(f"real datasets not found at {SHARED_DATASETS} (CI links ../shared beside the clone)")
     return SHARED_DATASETS
+
+
+@pytest.fixture
+def kill_after_checkpoint():
+    """``run(cmd, workdir, min_step, timeout=240) -> step``: start ``cmd`` (a training run), SIGKILL
+    it as soon as ``workdir`` holds a checkpoint of step >= ``min_step``, return the newest one."""
+    import signal
+    import time
+
+    def run(cmd: list[str], workdir: Path, min_step: int, timeout: float = 240) -> int:
+        repo = Path(__file__).resolve().parents[1]
+        proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        ckpts = workdir / "checkpoints"
+        try:
+            while not (ckpts.is_dir() and any(p.name.isdigit() and int(p.name) >= min_step for p in ckpts.iterdir())):
+                assert proc.poll() is None, proc.stderr.read()[-2000:]
+                assert time.monotonic() < deadline, "timed out"
+                time.sleep(0.005)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        return max(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+
+    return run

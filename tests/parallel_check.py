@@ -60,7 +60,8 @@ WORKERS = int(os.environ.get("PARALLEL_CHECK_WORKERS", "0")) or max(1, min(4, os
 #: comparison is unaffected); PARALLEL_CHECK_XLA_FLAGS overrides them ("" for XLA's defaults,
 #: e.g. with a jaxlib that no longer knows one of them: unknown XLA flags abort the process).
 FAST_COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false --xla_llvm_disable_expensive_passes=true"
-CONFIGS = ("dcgan_bn_acgan", "mlp_gp_r1_lazy", "dcgan_diffaug_noise_dragan", "mlp_relativistic_hist_n_critic2", "cycle_toy")
+CONFIGS = ("dcgan_bn_acgan", "mlp_gp_r1_lazy", "dcgan_diffaug_noise_dragan", "mlp_relativistic_hist_n_critic2", "cycle_toy",
+           "cyclegan_pool")
 
 
 def main(argv: list[str]) -> int:
@@ -171,9 +172,23 @@ def main(argv: list[str]) -> int:
         recipe = cycle_toy.cycle_recipe()
         return recipe, state, cycle_toy.sample_batch(np.random.default_rng(7), GLOBAL_BATCH), {"nets": ("G_ab", "G_ba", "D_a", "D_b")}
 
+    def cyclegan_pool():
+        # CycleGAN: ResNet generators and PatchGANs with InstanceNorm, fakes shared between phases and
+        # the image pools (4 images < the global batch of 16: the pools fill at step 0, swap at step 1)
+        from gan_jax.models.translation import PatchGANDiscriminator, ResNetGenerator
+        from gan_jax.recipes.translation import CycleGANSpec, cyclegan
+
+        spec = CycleGANSpec(pool_size=4)
+        tx = optax.sgd(1e-2)
+        g, d = ResNetGenerator(out_channels=1, ngf=2, n_blocks=1), PatchGANDiscriminator(ndf=2, n_layers=2, norm="instance")
+        build = lambda rng: cyclegan(generators=(g, g), discriminators=(d, d), g_tx=tx, d_tx=tx, spec=spec, shape_a=IMAGE, shape_b=IMAGE,
+                                     rng=rng)
+        recipe, state = build(jax.random.PRNGKey(8))[0], jax.jit(lambda rng: build(rng)[1])(jax.random.PRNGKey(8))
+        return recipe, state, {"a": images(8), "b": images(9)}, {"nets": ("G_ab", "G_ba", "D_a", "D_b"), "extra": ("pools",)}
+
     makers = {"dcgan_bn_acgan": dcgan_bn_acgan, "mlp_gp_r1_lazy": mlp_gp_r1_lazy,
               "dcgan_diffaug_noise_dragan": dcgan_diffaug_noise_dragan,
-              "mlp_relativistic_hist_n_critic2": mlp_relativistic_hist_n_critic2, "cycle_toy": cycle}
+              "mlp_relativistic_hist_n_critic2": mlp_relativistic_hist_n_critic2, "cycle_toy": cycle, "cyclegan_pool": cyclegan_pool}
 
     # ------------------------------------------------------------------------- comparison
 

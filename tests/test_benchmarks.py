@@ -197,3 +197,140 @@ def test_quality_vs_torch_end_to_end(tmp_path):
     assert len({(r["n_params_g"], r["n_params_d"], r["steps"]) for r in rows}) == 1 and rows[0]["steps"] == 3
     assert all(math.isfinite(r["fid_mnist"]) and r["fid_mnist"] > 0 for r in rows)
     assert "| pytorch | raw | 1 |" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- image translation
+
+TRANSLATION_NETS = {"pix2pix64": {"G", "D"}, "cyclegan64": {"G_ab", "G_ba", "D_a", "D_b"}}
+
+
+def test_step_throughput_translation(tmp_path):
+    """pix2pix and CycleGAN through the benchmark on both frameworks (64 px, width 4, batch 2, one round)."""
+    out = tmp_path / "translation.jsonl"
+    # + unoptimised LLVM code generation: the two steps' XLA compilations take ~10 s instead of ~30 s on
+    # 2 busy cores (a smoke test of the lines' fields; its timings mean nothing)
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true".strip()
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "step_throughput.py"), "--models", "pix2pix64,cyclegan64", "--variants", "jit,jit_bf16,eager",
+         "--width", "4", "--batch", "2", "--reps", "1", "--scan-k", "1", "--threads", "1", "--peak-tflops", f"float32={QUICK_PEAK}",
+         "--peak-source", "test", "--forbid-imports", "grain,tensorflow_datasets,tensorflow", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines == [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["model"], r["framework"], r["variant"]) for r in lines) == sorted(
+        (m, fw, v) for m in TRANSLATION_NETS for fw, v in (("jax", "jit"), ("jax", "jit_bf16"), ("torch", "eager")))
+    measured = [r for r in lines if "skipped" not in r]
+    assert len(measured) == 4
+    for r in measured:
+        assert FIELDS <= r.keys(), FIELDS - r.keys()
+        assert "error" not in r, r["error"]
+        assert r["batch"] == 2 and r["width"] == 4 and r["g_width"] == r["d_width"] == 4 and r["real_batches_per_step"] == 1
+        assert r["images_per_sec"] > 0 and abs(r["images_per_sec"] * r["seconds_per_step"] - 2) < 2e-2
+        assert abs(r["g_steps_per_sec"] * r["seconds_per_step"] - 1) < 1e-2
+        assert r["threads"]["torch"] == 1 and len(r["loadavg_end"]) == 3 and "pix2pix: D on" in r["notes"]
+        # the same networks: per-network counts, G = all generators, D = all discriminators
+        assert r["n_params_match"] and set(r["n_params_nets"]) == TRANSLATION_NETS[r["model"]]
+        assert r["n_params_g"] == sum(n for k, n in r["n_params_nets"].items() if k.startswith("G"))
+        assert r["n_params_d"] == sum(n for k, n in r["n_params_nets"].items() if k.startswith("D"))
+        # XLA's count (the step lowered with lax.conv) against the hand count of the reference step;
+        # gan_jax's pix2pix runs G's forward twice (4 F_G + 8 F_D against 3 F_G + 8 F_D)
+        assert r["flops_per_step"] > 0 and "lowered for cuda" in r["flops_source"]
+        assert (1.0 if r["method"] == "cyclegan" else 1.05) < r["flops_per_step"] / r["flops_per_step_analytic"] < 1.3, r
+        assert r["mfu"] == pytest.approx(r["flops_per_step"] / r["seconds_per_step"] / 1e12 / QUICK_PEAK, rel=1e-3)
+    for model in TRANSLATION_NETS:
+        rows = [r for r in measured if r["model"] == model]
+        assert {r["framework"] for r in rows} == {"jax", "torch"}
+        assert len({(r["n_params_g"], r["n_params_d"], json.dumps(r["n_params_nets"], sort_keys=True)) for r in rows}) == 1
+        assert len({r["flops_per_step"] for r in rows}) == 1
+    pix, cyc = (next(r for r in measured if r["model"] == m) for m in TRANSLATION_NETS)
+    assert (pix["arch"], pix["unet_depth"], pix["norm"], pix["loss"], pix["l1_weight"], pix["channels"]) == ("unet", 6, "batch", "vanilla", 100.0, [3, 3])
+    assert (cyc["arch"], cyc["n_blocks"], cyc["norm"], cyc["loss"], cyc["identity_weight"], cyc["pool_size"]) == ("resnet", 6, "instance", "lsgan", 0.5, 50)
+    jit = next(r for r in measured if r["framework"] == "jax")
+    assert jit["compile_s"] > 0 and jit["xla_flops_own"] > 0
+    for r in lines:
+        if "skipped" in r:
+            assert r["variant"] == "jit_bf16" and r["images_per_sec"] is None
+    from make_perf_table import markdown
+
+    assert "cyclegan64" in markdown(lines)
+
+
+def test_translation_networks_match():
+    """Every translation model's PyTorch networks have gan_jax's parameter tensors (sizes, network by
+    network; jax.eval_shape and the meta device: nothing computed), and at full width the reference's
+    published counts (unet_256 54.414 M, resnet_9blocks 11.378 M, PatchGAN 2.769 M / 2.765 M)."""
+    from step_throughput import TRANSLATION_MODELS, _translation_init, get_model, jax_translation_param_counts
+    from torch_translation import build_networks, n_params_gd
+
+    import jax
+
+    for name in TRANSLATION_MODELS:
+        tr = get_model(name, 8)
+        with torch.device("meta"):
+            nets = build_networks(tr)
+        shapes = jax.eval_shape(_translation_init(tr, []))
+        assert set(shapes.nets) == set(nets), name
+        for k, net in shapes.nets.items():
+            assert sorted(math.prod(x.shape) for x in jax.tree.leaves(net.params)) == sorted(p.numel() for p in nets[k].parameters()), (name, k)
+    for name, g, d in (("pix2pix256", 54_413_955, 2_768_705), ("cyclegan256", 2 * 11_378_179, 2 * 2_764_737)):
+        tr = get_model(name, 64)
+        with torch.device("meta"):
+            assert n_params_gd(build_networks(tr)) == {"g": g, "d": d} == jax_translation_param_counts(tr), name
+
+
+def test_translation_models_are_the_experiments():
+    """The benchmark's JAX networks are those the shipped experiments' configs build (at the benchmark's image size)."""
+    from gan_jax.config import load_experiment
+    from gan_jax.families import translation
+    from step_throughput import TRANSLATION_MODELS, _translation_dataset, get_model, jax_translation_param_counts
+
+    import jax
+
+    for name, experiment in (("pix2pix64", "pix2pix_cifar10_edges"), ("cyclegan256", "cyclegan_folder")):
+        tr = get_model(name, 64)
+        assert TRANSLATION_MODELS[name].method == load_experiment(experiment).recipe.method
+        state = jax.eval_shape(lambda e=experiment, t=tr: translation.build(load_experiment(e), _translation_dataset(t))[1])
+        counts = {k: sum(math.prod(x.shape) for x in jax.tree.leaves(n.params)) for k, n in state.nets.items()}
+        ours = jax_translation_param_counts(tr)
+        assert ours == {"g": sum(n for k, n in counts.items() if k[0] == "G"), "d": sum(n for k, n in counts.items() if k[0] == "D")}, name
+
+
+def test_torch_translation_steps():
+    """One eager PyTorch step of pix2pix and of CycleGAN at tiny size (finite losses, every network
+    updated), and the image pool's fill-then-swap behaviour."""
+    import dataclasses
+
+    from step_throughput import get_model
+    from torch_translation import ImagePool, make_trainer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name in TRANSLATION_NETS:
+            tr = dataclasses.replace(get_model(name, 2), pool_size=1)
+            trainer = make_trainer(tr)
+            before = {k: [p.detach().clone() for p in m.parameters()] for k, m in trainer.nets.items()}
+            a, b = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+            losses = trainer.step(a, b)
+            assert all(torch.isfinite(v) for v in losses.values()), name
+            for k, m in trainer.nets.items():
+                assert any(not torch.equal(x, y) for x, y in zip(before[k], m.parameters())), (name, k)
+            if name.startswith("cyclegan"):
+                assert trainer.pool_a.count == trainer.pool_b.count == 1
+    finally:
+        torch.set_num_threads(threads)
+    pool = ImagePool(2, seed=0)
+    x = torch.arange(8.0).view(8, 1)
+    assert pool.query(x[:2]).view(-1).tolist() == [0.0, 1.0]  # filling: stored and returned
+    out = pool.query(x[2:]).view(-1).tolist()
+    # full: each new image is returned as is, or swapped for a stored one (which it replaces)
+    stored = {0.0, 1.0}
+    for new, got in zip(x[2:].view(-1).tolist(), out):
+        assert got == new or got in stored
+        if got != new:
+            stored = (stored - {got}) | {new}
+    assert set(pool.images.view(-1).tolist()) == stored
+    assert ImagePool(0).query(x).data_ptr() == x.data_ptr()

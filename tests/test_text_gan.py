@@ -7,10 +7,7 @@ import itertools
 import json
 import os
 import pickle
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -250,7 +247,7 @@ def _params(workdir: Path, step: int) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree.leaves(checkpoint.restore_state(workdir, target, step))]
 
 
-def test_seqgan_sigkill_then_resume_equals_uninterrupted(tmp_path):
+def test_seqgan_sigkill_then_resume_equals_uninterrupted(tmp_path, kill_after_checkpoint):
     path = _letters(tmp_path)
     args = _tiny(path)
     ref = tmp_path / "ref"
@@ -263,17 +260,7 @@ def test_seqgan_sigkill_then_resume_equals_uninterrupted(tmp_path):
     workdir = tmp_path / "w"
     cmd = [sys.executable, "-m", "gan_jax.cli", "train", "seqgan_oracle_cpu", "--workdir", str(workdir), "--no-progress", *args,
            "--set", "train.steps=100000"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    ckpts = workdir / "checkpoints"
-    # kill inside the adversarial stage (after step 8 was saved)
-    while not (ckpts.is_dir() and any(p.name.isdigit() and int(p.name) >= 8 for p in ckpts.iterdir())):
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = max(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+    killed_at = kill_after_checkpoint(cmd, workdir, 8)
     assert 8 <= killed_at < total
     assert main(["train", "seqgan_oracle_cpu", "--workdir", str(workdir), "--no-progress", *args, "--set", f"train.steps={total}"]) == 0
     a, b = _params(workdir, total), _params(ref, total)

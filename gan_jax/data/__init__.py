@@ -11,6 +11,9 @@ Names:
 * text (``gan_jax.data.oracle``, ``gan_jax.data.text``): ``seqgan_oracle`` (SeqGAN's oracle LSTM
   and its samples), ``seqgan_random`` (a random oracle, no file), ``poems_zh_5``/``poems_zh_7``
   (Chinese couplets), ``text:<path>`` (one sequence per line); streams yield ``{"x": int32 (B, L)}``.
+* image translation (``gan_jax.data.translation``): paired ``cifar10_edges``, ``cifar10_gray``,
+  ``digits_edges``, ``folder_pairs:<dir_a>,<dir_b>``; unpaired ``mnist_mnistm``,
+  ``folders:<dir_a>,<dir_b>``; streams yield ``{"a": uint8 (B, H, W, Ca), "b": uint8 (B, H, W, Cb)}``.
 
 Where data comes from: ``data_dir`` argument, else ``$GAN_JAX_DATA_DIR``, else the TFDS default
 data directory. For ``mnist``/``cifar10`` a data directory holding the offline files
@@ -64,6 +67,8 @@ class Dataset:
     is_image: bool = True
     #: token sequences: vocabulary, held-out split, oracle (``gan_jax.data.text.TextInfo``; None otherwise)
     text: Any = None
+    #: image pairs a -> b: domains, held-out split, classifiers (``gan_jax.data.translation.TranslationInfo``; None otherwise)
+    translation: Any = None
 
     @property
     def is_toy(self) -> bool:
@@ -226,8 +231,11 @@ DATASETS: dict[str, Callable[..., Dataset]] = {"digits": _digits, "ring": _toy("
 
 
 def _known_names() -> str:
-    return (", ".join(sorted([*DATASETS, *IMAGE_SPECS, "seqgan_oracle", "seqgan_random", "poems_zh_5", "poems_zh_7"]))
-            + f", {FOLDER_PREFIX}<path>, text:<path>")
+    from gan_jax.data.translation import FOLDER_PAIRS_PREFIX, FOLDERS_PREFIX, TRANSLATION_DATASETS
+
+    return (", ".join(sorted([*DATASETS, *IMAGE_SPECS, "seqgan_oracle", "seqgan_random", "poems_zh_5", "poems_zh_7",
+                              *TRANSLATION_DATASETS]))
+            + f", {FOLDER_PREFIX}<path>, text:<path>, {FOLDERS_PREFIX}<dir_a>,<dir_b>, {FOLDER_PAIRS_PREFIX}<dir_a>,<dir_b>")
 
 
 def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | None = None, split: str = "train", seq_len: int = 0,
@@ -235,8 +243,10 @@ def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | Non
     """The dataset called ``name`` (see the module docstring); raises ``DatasetError``/``DatasetNotFoundError``.
 
     Text datasets (``seqgan_oracle``, ``seqgan_random``, ``poems_zh_5``, ``poems_zh_7``,
-    ``text:<path>``) take ``seq_len`` (0: the data's own length) and ``text_level`` ("char"/"word")."""
-    from gan_jax.data import oracle, text
+    ``text:<path>``) take ``seq_len`` (0: the data's own length) and ``text_level`` ("char"/"word").
+    Translation datasets (``gan_jax.data.translation``) carry their test split in ``translation``
+    and ignore ``split``."""
+    from gan_jax.data import oracle, text, translation
 
     if name in oracle.ORACLE_DATASETS:
         if seq_len not in (0, oracle.LENGTH):
@@ -245,6 +255,8 @@ def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | Non
     if name in text.TEXT_DATASETS or name.startswith(text.TEXT_PREFIX):
         return text.text_dataset(name, data_dir=_resolve_dir(data_dir), seq_len=seq_len,
                                  level=None if name in text.TEXT_DATASETS else text_level)
+    if translation.is_translation(name):
+        return translation.translation_dataset(name, image_size=image_size, data_dir=data_dir)
     if name in DATASETS:
         return DATASETS[name](image_size)
     if name in IMAGE_SPECS:

@@ -40,7 +40,8 @@ def _first_channels(path: Path) -> int:
         raise DatasetError(f"{path}: cannot decode image ({e}); fix or remove the file") from None
 
 
-def _decode(path: Path, channels: int, size: int) -> np.ndarray:
+def _read(path: Path, channels: int) -> np.ndarray:
+    """The image at ``path`` as uint8 (H, W, channels), at its own size; ``DatasetError`` if not ``channels``."""
     try:
         with Image.open(path) as im:
             im.load()
@@ -55,8 +56,16 @@ def _decode(path: Path, channels: int, size: int) -> np.ndarray:
                 arr = np.asarray(im.convert("L" if channels == 1 else "RGB"))
     except (UnidentifiedImageError, OSError) as e:
         raise DatasetError(f"{path}: cannot decode image ({e}); fix or remove the file") from None
-    arr = arr.reshape(arr.shape[0], arr.shape[1], channels)
-    return resize(center_crop(arr), size)
+    return arr.reshape(arr.shape[0], arr.shape[1], channels)
+
+
+def _decode(path: Path, channels: int, size: int) -> np.ndarray:
+    return resize(center_crop(_read(path, channels)), size)
+
+
+def _image_files(root: Path) -> list[Path]:
+    """Image files under ``root`` (recursively), in sorted path order."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 @functools.lru_cache(maxsize=2)
@@ -65,7 +74,7 @@ def load_folder(directory: str, size: int) -> np.ndarray:
     root = Path(directory).expanduser()
     if not root.is_dir():
         raise DatasetNotFoundError(f"image folder {root} not found (dataset name folder:<path> needs an existing directory)")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    files = _image_files(root)
     if not files:
         raise DatasetError(f"image folder {root} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some or fix the path")
     channels = _first_channels(files[0])

@@ -6,4 +6,4 @@ A family module defines ``ModelConfig`` and ``RecipeConfig`` (the config's ``mod
 """
 
 #: family name -> module
-FAMILIES = {"classic": "gan_jax.families.classic", "text": "gan_jax.families.text"}
+FAMILIES = {"classic": "gan_jax.families.classic", "text": "gan_jax.families.text", "translation": "gan_jax.families.translation"}

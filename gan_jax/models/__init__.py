@@ -9,6 +9,9 @@ An ACGAN discriminator (``aux_classes > 0``) returns ``(logits, class_logits)``.
 Spectrally normalised layers keep their power-iteration vectors in the ``"spectral"``
 collection (``SN_COLLECTION``), updated by the train step's D update.
 
+Translation models (``gan_jax.models.translation``: U-Net, PatchGAN, ResNet generator) map
+images to images: ``G(x, *, train)``, ``D(x, *, train) -> (batch, h, w)`` patch logits.
+
 Sequence models (``gan_jax.models.text``) take token ids instead: ``G(tokens)`` gives
 teacher-forced logits and ``G.sample(keys)`` sequences; ``D(tokens or one-hots) -> logits``.
 """
@@ -18,6 +21,7 @@ from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.models.sngan import ConditionalBatchNorm, SNGANDiscriminator, SNGANGenerator
 from gan_jax.models.spectral import SN_COLLECTION, SNConv, SNDense, SNEmbed
 from gan_jax.models.text import LSTMDiscriminator, LSTMGenerator, SeqGANDiscriminator
+from gan_jax.models.translation import PatchGANDiscriminator, ResNetGenerator, UNetGenerator
 
 __all__ = [
     "ConditionalBatchNorm",
@@ -34,4 +38,7 @@ __all__ = [
     "LSTMGenerator",
     "LSTMDiscriminator",
     "SeqGANDiscriminator",
+    "UNetGenerator",
+    "PatchGANDiscriminator",
+    "ResNetGenerator",
 ]

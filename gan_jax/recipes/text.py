@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax.engine import Network, Phase, PhaseContext, Recipe, TrainState, init_network, init_state
+from gan_jax.engine import Phase, PhaseContext, Recipe, TrainState, init_network, init_state
 
 Array = jax.Array
 
