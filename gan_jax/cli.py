@@ -227,7 +227,7 @@ def _translate(args) -> int:
     from gan_jax.config import UserError
     from gan_jax.data import DatasetError
     from gan_jax.images import save_image_grid
-    from gan_jax.translation_eval import directions, load_inputs, translate
+    from gan_jax.translation_eval import as_channels, directions, load_inputs, translate
 
     out = Path(args.out)
     dataset, recipe, state = _restore(Path(args.workdir))
@@ -254,8 +254,7 @@ def _translate(args) -> int:
         Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
     if args.grid:
         c = max(images.shape[-1], result.shape[-1])
-        pairs = [x for pair in zip(images, result) for x in pair]
-        pairs = [x if x.shape[-1] == c else x.repeat(c, axis=-1) for x in pairs]
+        pairs = [as_channels(x, c) for pair in zip(images, result) for x in pair]
         grid = out.with_name(out.stem + "_grid.png")
         save_image_grid(np.stack(pairs), grid, ncol=min(8, 2 * len(images)))
     print(f"translated {len(images)} image(s) {args.direction} ({' -> '.join(info.domains[::1 if args.direction == 'a2b' else -1])}) "

@@ -75,7 +75,8 @@ def translate(recipe: Recipe, state: TrainState, images: np.ndarray, direction: 
     return np.concatenate(out)
 
 
-def _as_rgb(x: np.ndarray, channels: int) -> np.ndarray:
+def as_channels(x: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 images with ``channels`` channels (gray repeated), to put both domains in one grid."""
     return np.repeat(x, channels // x.shape[-1], axis=-1) if x.shape[-1] != channels else x
 
 
@@ -95,20 +96,13 @@ def translation_grid(recipe: Recipe, state: TrainState, dataset, num: int = 8, *
             third = translate(recipe, state, out, back, seed=seed) if back in directions(recipe, state) else out
         rows += [src, out, third]
     c = max(r.shape[-1] for r in rows)
-    rows = [_as_rgb(r, c) for r in rows]
+    rows = [as_channels(r, c) for r in rows]
     # interleave: example i of a direction -> (source_i, translation_i, third_i)
     triplets = []
     for d in range(0, len(rows), 3):
         for i in range(len(rows[d])):
             triplets += [rows[d][i], rows[d + 1][i], rows[d + 2][i]]
     return np.stack(triplets), 6
-
-
-def _gray(x: np.ndarray) -> np.ndarray:
-    if x.shape[-1] == 1:
-        return x
-    luma = x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.clip(np.round(luma), 0, 255).astype(np.uint8)[..., None]
 
 
 @jax.jit
@@ -156,7 +150,7 @@ def translation_metrics(recipe: Recipe, state: TrainState, dataset, *, num: int 
         pred = translate(recipe, state, src, direction, seed=seed)
         if info.aligned_test:
             out.update({f"{direction}/{k}": v for k, v in pixel_metrics(pred, tgt).items()})
-        if direction in ("a2b", "b2a") and "G_ba" in state.nets:
+        if "G_ba" in state.nets:
             back = translate(recipe, state, pred, "b2a" if direction == "a2b" else "a2b", seed=seed)
             dom = "a" if direction == "a2b" else "b"
             out[f"cycle_{dom}/l1"] = float(np.mean(np.abs(back.astype(np.float32) - src.astype(np.float32))) / 255.0)
@@ -167,7 +161,9 @@ def translation_metrics(recipe: Recipe, state: TrainState, dataset, *, num: int 
             out[f"{direction}/fd_{feat}"] = frechet_distance(mu_p, sig_p, mu_t, sig_t)
             labels = info.test_labels[:num] if info.test_labels is not None else None
             if feat == "mnist" and labels is not None and info.aligned_test:
-                _, _, logits_src = _feature_stats(net, _gray(src))
+                from gan_jax.data.translation import gray
+
+                _, _, logits_src = _feature_stats(net, src if src.shape[-1] == 1 else gray(src))
                 out[f"{direction}/label_acc_mnist"] = float(np.mean(np.argmax(logits, 1) == labels))
                 out[f"{direction}/label_acc_untranslated"] = float(np.mean(np.argmax(logits_src, 1) == labels))
                 out[f"{direction}/label_acc_real"] = float(np.mean(np.argmax(logits_t, 1) == labels))
