@@ -11,6 +11,7 @@
 #     OUT=gpu_out bash benchmarks/gpu_check.sh            # the GPU run (< 8 min on one H200)
 #     bash benchmarks/gpu_check.sh --cpu-smoke            # or GPU_CHECK_SMOKE=1: tiny CPU run of every part
 #     OUT=gpu_out bash benchmarks/gpu_check.sh --translation   # + the optional image-translation part (< 12 min)
+#     OUT=gpu_out bash benchmarks/gpu_check.sh --stylegan2-biggan   # + the optional StyleGAN2 / BigGAN part (+ <= 10 min)
 #
 # The machine's Python needs jax (CUDA), flax, optax, orbax and torch; NOT grain or
 # tensorflow-datasets: everything here imports only the core (gan_jax.engine / steps / models /
@@ -26,7 +27,10 @@
 # peak_tflops, peak_source), "frechet" lines from benchmarks/frechet_timing.py and one "part"
 # line per part (rc, wall seconds, timeout); with --translation also one line per (translation
 # model, framework, variant, batch) (images_per_sec = batch / seconds_per_step there; n_params_g /
-# n_params_d = all generators / all discriminators). Per-part stdout/stderr: $OUT/logs/. Compile-only
+# n_params_d = all generators / all discriminators); with --stylegan2-biggan one line per (model,
+# framework, variant, batch) of stylegan2-32, stylegan2-64, biggan-32, biggan-128 (StyleGAN2:
+# seconds_per_step = the Gmain + Dmain step, seconds_per_step_lazy = the step with Greg + Dreg
+# too). Per-part stdout/stderr: $OUT/logs/. Compile-only
 # prewarm lines: $OUT/prewarm.jsonl. The table printed at the end is also in $OUT/table.txt
 # (markdown: $OUT/table.md).
 #
@@ -56,6 +60,17 @@
 #            Estimates, not measured: the hand count of one step (analytic_step_flops in
 #            torch_translation.py) is ~1.9 TFLOP per image for cyclegan256 (~30 TFLOP at batch
 #            16) and ~0.09 TFLOP per pair for pix2pix256 (~1.4 TFLOP at batch 16).
+#   stylegan2_biggan  OPTIONAL, off by default: --stylegan2-biggan or GPU_CHECK_STYLEGAN2_BIGGAN=1.
+#            StyleGAN2 and BigGAN train steps (benchmarks/torch_stylegan2.py, torch_biggan.py on
+#            the PyTorch side), one process per model (GPU_CHECK_SB_MODELS, default
+#            stylegan2-32,stylegan2-64,biggan-32,biggan-128) at batch 32 (GPU_CHECK_SB_BATCH), jax
+#            jit + torch eager (GPU_CHECK_SB_VARIANTS), full width, 2 warm-up steps, 5 rounds; the
+#            StyleGAN2 processes compile two XLA steps (main, and the lazy one with path length
+#            / R1, a double backward). Runs after translation, adds its budget to the default
+#            total (+ 4 x 150 s; a GPU_CHECK_TOTAL_S you set stays the hard limit)     4 x <= 150 s
+#            Not measured on a GPU. Hand counts of the reference steps (analytic_step_flops) at
+#            full width, batch 32: stylegan2-32 3.1 TFLOP per step (lazy step 4.1), stylegan2-64 6.0
+#            (9.0), biggan-32 3.4 (n_critic 5), biggan-128 12 (n_critic 1).
 #   table    benchmarks/make_perf_table.py --text                                          ~2 s
 #
 # bf16: JAX = the models' computation dtype bfloat16 where the model has one (the DCGAN
@@ -84,7 +99,9 @@
 # other jobs keeping its load average near 9: 428 s with warm caches, 1161 s from empty
 # caches (there the sngan_proj32 prewarm hit its timeout, hence the clean-up step and the
 # larger budget). With --translation the smoke run times pix2pix256 and cyclegan256 at width 8
-# and batch 1 and 2 (budget + 2 x 300 s; not measured here as a whole).
+# and batch 1 and 2 (budget + 2 x 300 s; not measured here as a whole). With --stylegan2-biggan
+# the smoke run times the four StyleGAN2 / BigGAN rows at width 8, batch 4 (budget + 4 x 300 s;
+# not measured here as a whole).
 
 set -u -o pipefail
 
@@ -94,12 +111,14 @@ main() {
 
 SMOKE=${GPU_CHECK_SMOKE:-0}
 TRANSLATION=${GPU_CHECK_TRANSLATION:-0}
+SB=${GPU_CHECK_STYLEGAN2_BIGGAN:-0}
 for arg in "$@"; do
     case "$arg" in
         --cpu-smoke) SMOKE=1 ;;
         --translation) TRANSLATION=1 ;;
+        --stylegan2-biggan) SB=1 ;;
         -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-        *) echo "unknown argument: $arg (use --cpu-smoke, --translation)" >&2; exit 2 ;;
+        *) echo "unknown argument: $arg (use --cpu-smoke, --translation, --stylegan2-biggan)" >&2; exit 2 ;;
     esac
 done
 
@@ -132,6 +151,7 @@ if [[ "$SMOKE" == 1 ]]; then
     PEAK=${PEAK_TFLOPS:-0.1}; PEAK_SRC=${PEAK_SOURCE:-"nominal 0.1 TFLOP/s (CPU smoke run: exercises the MFU fields, not a real peak)"}
     TOTAL_DEFAULT=2400
     TR_BATCH=${GPU_CHECK_TRANSLATION_BATCH:-1,2}; TR_PART_S=300
+    SB_BATCH=${GPU_CHECK_SB_BATCH:-4}; SB_PART_S=300
     PREWARM_S=1500; PREWARM_JOBS=${GPU_CHECK_JOBS:-2}; MEASURE_S=200; FID_S=120
     EXTRA=(--threads 1 --flops lowered)
     INDUCTOR_FAMILIES=${GPU_CHECK_INDUCTOR:-sngan_proj32}
@@ -143,6 +163,7 @@ else
     PEAK_SRC=${PEAK_SOURCE:-"H200 SXM datasheet, dense: bf16 989, fp32 67 (non-tensor-core); workplace-measured bf16 matmul ~790"}
     TOTAL_DEFAULT=460
     TR_BATCH=${GPU_CHECK_TRANSLATION_BATCH:-1,16}; TR_PART_S=120
+    SB_BATCH=${GPU_CHECK_SB_BATCH:-32}; SB_PART_S=150
     PREWARM_S=170; PREWARM_JOBS=${GPU_CHECK_JOBS:-6}; MEASURE_S=40; FID_S=45
     EXTRA=(--flops compiled)
     INDUCTOR_FAMILIES=all
@@ -151,8 +172,13 @@ TR_MODELS=${GPU_CHECK_TRANSLATION_MODELS:-pix2pix256,cyclegan256}
 IFS=, read -r -a TR_FAMS <<< "$TR_MODELS"
 TR_S=0
 [[ "$TRANSLATION" == 1 ]] && TR_S=$(( TR_PART_S * ${#TR_FAMS[@]} ))
-TOTAL_S=${GPU_CHECK_TOTAL_S:-$(( TOTAL_DEFAULT + TR_S ))}
-RESERVE_FID=$((FID_S + 5 + TR_S))   # kept for frechet + table (+ the optional translation part) while the families run
+SB_MODELS=${GPU_CHECK_SB_MODELS:-stylegan2-32,stylegan2-64,biggan-32,biggan-128}
+SB_VARIANTS=${GPU_CHECK_SB_VARIANTS:-jit,eager}
+IFS=, read -r -a SB_FAMS <<< "$SB_MODELS"
+SB_S=0
+[[ "$SB" == 1 ]] && SB_S=$(( SB_PART_S * ${#SB_FAMS[@]} ))
+TOTAL_S=${GPU_CHECK_TOTAL_S:-$(( TOTAL_DEFAULT + TR_S + SB_S ))}
+RESERVE_FID=$((FID_S + 5 + TR_S + SB_S))   # kept for frechet + table (+ the optional parts) while the families run
 
 START=$(date +%s)
 now() { date +%s; }
@@ -198,7 +224,8 @@ clean_cache() {
 clean_cache
 
 log "smoke=$SMOKE device=$DEVICE batch=$BATCH width=$WIDTH families=$FAMILIES out=$OUT cache=$CACHE budget=${TOTAL_S}s" \
-    "translation=$TRANSLATION$( [[ "$TRANSLATION" == 1 ]] && echo " ($TR_MODELS, batch $TR_BATCH)")"
+    "translation=$TRANSLATION$( [[ "$TRANSLATION" == 1 ]] && echo " ($TR_MODELS, batch $TR_BATCH)")" \
+    "stylegan2_biggan=$SB$( [[ "$SB" == 1 ]] && echo " ($SB_MODELS, batch $SB_BATCH, $SB_VARIANTS)")"
 
 # --- env (background) -------------------------------------------------------------------------
 (
@@ -281,14 +308,32 @@ if [[ "$TRANSLATION" == 1 ]]; then
     done
 fi
 
+# --- StyleGAN2 / BigGAN (optional): one process per model ------------------------------------------
+if [[ "$SB" == 1 ]]; then
+    n_left=${#SB_FAMS[@]}
+    n_batches=$(awk -F, '{ print NF }' <<< "$SB_BATCH")
+    for m in "${SB_FAMS[@]}"; do
+        share=$(( ($(remaining) - 5) / n_left ))
+        t=$SB_PART_S
+        (( t > share )) && t=$share
+        soft=$(( (t - 15) / n_batches )); (( soft < 5 )) && soft=5
+        # shellcheck disable=SC2086
+        run_part "sb_$m" "$t" $PY benchmarks/step_throughput.py --device $DEVICE --models "$m" --batch "$SB_BATCH" \
+            --width $WIDTH --variants "$SB_VARIANTS" --scan-k $SCAN_K --forbid-imports grain,tensorflow_datasets,tensorflow ${EXTRA[*]} \
+            --reps "$REPS" --warmup "$WARMUP" --block-target-s "$BLOCK_S" --time-budget "$soft" \
+            --peak-tflops "$PEAK" --peak-source "$PEAK_SRC" --out "$JSONL"
+        n_left=$((n_left - 1))
+    done
+fi
+
 # --- table ------------------------------------------------------------------------------------------
 $PY benchmarks/make_perf_table.py "$JSONL" --md "$OUT/table.md" > /dev/null 2> "$OUT/logs/table.err"
 log "done in $(( $(now) - START ))s (budget ${TOTAL_S}s); JSON lines: $JSONL; logs: $OUT/logs"
 echo "=== gpu_check results (smoke=$SMOKE, $DEVICE, batch $BATCH, width $WIDTH; real img/s = batch x n_critic / s per G step) ==="
 $PY benchmarks/make_perf_table.py "$JSONL" --text | tee "$OUT/table.txt"
 rc=$?
-# exit status: 1 if the env check, a measure part, the frechet part or a translation part failed or timed out
-if grep -E '"part": "(env|measure_[a-z0-9_]+|frechet|translation_[a-z0-9_]+)", "rc": [1-9]' "$JSONL" > /dev/null; then
+# exit status: 1 if the env check, a measure part, the frechet part or a translation / StyleGAN2-BigGAN part failed or timed out
+if grep -E '"part": "(env|measure_[a-z0-9_]+|frechet|translation_[a-z0-9_]+|sb_[a-z0-9_-]+)", "rc": [1-9]' "$JSONL" > /dev/null; then
     echo "gpu_check: some parts failed (rc != 0 above); see $OUT/logs"
     exit 1
 fi

@@ -39,6 +39,67 @@ Variants: jax ``jit``, torch ``eager`` and ``compile`` (the default list for the
 others give ``"skipped"`` lines. Parameter counts: ``n_params_g`` = all generators, ``n_params_d``
 = all discriminators, ``n_params_nets`` per network.
 
+StyleGAN2 (``--models stylegan2``: both; not in ``all``), built by
+``gan_jax.families.stylegan2.build`` (a ``Config`` of family "stylegan2", unconditional,
+``recipe.augment="none"``; ``StyleGAN2Bench``); the PyTorch side is
+``benchmarks/torch_stylegan2.py`` (plain PyTorch after stylegan2-ada-pytorch: equalised lr,
+noise inputs, [1, 3, 3, 1] FIR resampling, minibatch std, path length and R1 through
+``torch.autograd.grad(create_graph=True)``, the reference's phase order; differences listed
+there), built from the values the JAX build reports (``stylegan2_settings``). ``--width W``
+multiplies the preset's ``channel_base`` and ``channel_max`` by W / 64 (z and w stay 512):
+
+* ``stylegan2-32``: 32x32x3, the ``cifar`` preset (``stylegan2_cifar10``'s networks): widths 512
+  at every resolution (channel_base 32768), 2 mapping layers, ``orig`` D, minibatch-std group 32
+  (the family takes ``min(32, batch)``, as the reference: at batch <= 32 the whole batch is one
+  group; a larger batch must be a multiple of 32; ``mbstd_group_effective`` in the line), R1
+  gamma 0.01 every 16 steps, no path length, no style mixing, Adam 0.0025 (0, 0.99), EMA 500 kimg.
+* ``stylegan2-64``: 64x64x3, the ``auto`` preset (``stylegan2_folder`` without ADA): widths
+  min(16384 / res, 512) (256 at 64 px), 2 mapping layers, ``resnet`` D, minibatch-std group
+  min(batch, 4), R1 gamma 0.0002 x 64^2 / batch every 16, path length 2 every 4 (batch / 2),
+  style mixing 0.9, EMA batch x 10 / 32 kimg with ramp-up 0.05.
+
+A StyleGAN2 *step* (``seconds_per_step``, ``images_per_sec`` = batch / seconds_per_step) is one
+call of the recipe's step at a step index where only the every-step phases run: Gmain + Dmain
+(one G and one D update on one real batch, G's EMA). With ``--lazy-step on`` (the default) every
+timed block also ends with one call at step index 0, where every lazy phase runs too (Gmain,
+Greg (if pl_weight > 0), Dmain, Dreg), timed on its own: ``seconds_per_step_lazy`` (median),
+``images_per_sec_lazy``, ``lazy_phases``; the reference's schedule runs Greg every 4 and Dreg
+every 16 steps. ``flops_per_step`` is the main step's; ``flops_per_step_lazy_analytic`` and
+``xla_flops_lazy_own`` are the lazy step's. The PyTorch modulated convolution is the reference's
+fused grouped convolution (``--stylegan2-modconv grouped``, the default: per-example weights,
+batch folded into the channels, ``F.conv2d(..., groups=B)``, up-sampling layers as a grouped
+transposed convolution + FIR) or its ``fused_modconv=False`` path (``scaled``; what the reference
+itself runs in training); gan_jax always runs the scaled form (``modconv`` in the torch lines).
+
+BigGAN (``--models biggan``: both; not in ``all``), built by ``gan_jax.families.classic.build``
+with ``model.arch="biggan"`` (``BigGANBench``): shared class embedding, hierarchical z into
+conditional BatchNorm, spectral norm in G and D, self-attention, projection D, hinge loss, G's
+EMA (+ its BatchNorm statistics pass); the PyTorch side is ``benchmarks/torch_biggan.py``'s
+networks in ``torch_models.TorchGAN``'s classic step, spectral norm by
+``torch.nn.utils.parametrizations.spectral_norm`` (D's power iteration on the real pass only,
+``--torch-sn-updates``, as the classic rows). ``--width W`` multiplies the channel unit ``ch``
+of G and D by W / 64 (attention needs >= 8 channels where it sits: ``biggan-128`` needs W >= 6):
+
+* ``biggan-32``: ``biggan_cifar10`` (StudioGAN's CIFAR-10 BigGAN): 10 classes, z 80 (4 chunks),
+  shared embedding 128, G ch 96 (384 channels), D ch 48 (192), attention at 16x16 in G and D,
+  orthogonal init, n_critic 5, Adam 2e-4 (0.5, 0.999), EMA 0.9999 from step 1000.
+* ``biggan-128``: BigGAN-PyTorch's ImageNet 128 script (``launch_BigGAN_bs256x8.sh``; no
+  experiment ships for it): 1000 classes, z 120 (6 chunks), shared 128, G and D ch 96,
+  attention at 64x64, n_critic 1, Adam G 1e-4 / D 4e-4 (0, 0.999), EMA 0.9999 from step 20000.
+
+A BigGAN step is the classic rows' (below); ``--n-critic K`` replaces the row's n_critic (a
+smoke-test knob: every D update is unrolled into the compiled step; ``n_critic_override`` in the
+line). The data of both kinds are a fixed random float32 batch in [-1, 1] (+ labels for BigGAN;
+a leading n_critic axis), the same values NCHW for PyTorch. Variants: jax ``jit``, torch
+``eager`` and ``compile`` (the default list; StyleGAN2's regularisation phases run the eager
+modules under ``compile``: AOTAutograd has no double backward); the others give ``"skipped"``
+lines. FLOPs: both kinds use ``lax.conv`` everywhere, so ``flops_per_step`` is the jit
+variant's own compiled count on every platform; ``flops_per_step_analytic`` is
+``torch_stylegan2.analytic_step_flops`` (``4 F_G + 8 F_D``; the reference's transposed-conv
+up-sampling, fewer FLOPs than gan_jax's up-sample-then-convolve) /
+``torch_biggan.analytic_step_flops`` (the classic formula), with F_G / F_D from
+``torch.utils.flop_counter`` on the meta device.
+
 The JAX side is ``gan_jax.models`` + ``gan_jax.steps.classic_gan`` (G's EMA included, with
 ``ClassicSpec``'s default decay and ramp-up), so this times the library's real step; the
 PyTorch side is ``benchmarks/torch_models.py`` (plain PyTorch, same networks, same parameter
@@ -92,7 +153,7 @@ batch 2, compiled with ``lax.conv`` on the CPU: 6.64e7 FLOPs = 4 F_G + 8 F_D), s
 step does 3 F_G + 8 F_D: pix2pix MFU lines credit PyTorch with work it does not do.
 
 Variants (``--variants``; default: ``jit,scan,jit_bf16,jit_conv_transpose,eager,eager_bf16,compile``;
-translation models ``jit,eager,compile``):
+translation, StyleGAN2 and BigGAN models ``jit,eager,compile``):
 
 * jax ``jit``: ``gan_jax.steps.make_train_step(recipe)`` (``jax.jit`` of the pure step, state
   donated), one call per step; compiled ahead of time (``lower().compile()``, timed as
@@ -398,6 +459,8 @@ def uses_reference_convs(fam: Family, platform_name: str) -> bool:
     (``FastConv`` / ``FastUpConv2x`` in ``gan_jax.models.translation``)."""
     if isinstance(fam, Translation):
         return platform_name != "cpu"
+    if isinstance(fam, BUILT_KINDS):  # lax.conv everywhere (gan_jax.models.stylegan2 / biggan / spectral)
+        return True
     return fam.arch != "dcgan" or platform_name != "cpu"
 
 
@@ -406,6 +469,8 @@ def reference_flops(fam: Family, batch: int, mode: str) -> tuple[float | None, s
     translation models: always the step lowered for cuda, ``translation_reference_flops``)."""
     if isinstance(fam, Translation):
         return translation_reference_flops(fam, batch)
+    if isinstance(fam, BUILT_KINDS):
+        return built_reference_flops(fam, batch, mode)
     import jax
 
     from gan_jax import engine
@@ -630,10 +695,15 @@ TRANSLATION_NOTES = (
 )
 
 
-def get_model(name: str, width: int | None = None) -> Family | Translation:
-    """A classic family (``gan_families.get_family``) or a translation model, scaled to ``width``."""
+def get_model(name: str, width: int | None = None):
+    """A classic family (``gan_families.get_family``), a translation model or a StyleGAN2 / BigGAN
+    row (``STYLEGAN2_MODELS``, ``BIGGAN_MODELS``), scaled to ``width``."""
     if name in TRANSLATION_MODELS:
         return TRANSLATION_MODELS[name].scaled(width)
+    if name in STYLEGAN2_MODELS:
+        return STYLEGAN2_MODELS[name].scaled(width)
+    if name in BIGGAN_MODELS:
+        return BIGGAN_MODELS[name].scaled(width)
     return get_family(name, width)
 
 
@@ -809,6 +879,439 @@ class TranslationTorchVariant(Variant):
         return out
 
 
+# ----------------------------------------------------------------------------- StyleGAN2 and BigGAN
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleGAN2Bench:
+    """A StyleGAN2 row: ``gan_jax.families.stylegan2.build`` with ``preset`` at ``image_size`` px,
+    unconditional, no augmentation; ``--width W`` multiplies the preset's ``channel_base`` and
+    ``channel_max`` by W / 64 (``width_scale``). The preset's batch-dependent values (auto:
+    minibatch-std group min(batch, 4), R1 gamma, EMA) come from the family at the row's batch
+    (``settings``); the PyTorch side reads them from there too."""
+
+    name: str
+    image_size: int
+    preset: str
+    experiment: str = ""
+    channels: int = 3
+    width_scale: float = 1.0
+    #: a step is one update of each network (Gmain, Dmain) on one real batch
+    n_critic: int = 1
+    arch: str = "stylegan2"
+
+    def scaled(self, width: int | None) -> "StyleGAN2Bench":
+        if width is None or width == 64:
+            return self
+        return dataclasses.replace(self, width_scale=width / 64)
+
+    def config(self, batch: int):
+        """The family ``Config`` of this row at ``batch`` (widths scaled)."""
+        from gan_jax.config import Config, DataConfig, TrainConfig
+        from gan_jax.families import stylegan2 as fam
+        from gan_jax.models.stylegan2 import network_resolution
+
+        def make(channel_base: int = 0, channel_max: int = 512):
+            return Config(experiment=self.name, family="stylegan2", data=DataConfig(name=f"benchmark:{self.name}", image_size=self.image_size),
+                          model=fam.ModelConfig(preset=self.preset, channel_base=channel_base, channel_max=channel_max),
+                          recipe=fam.RecipeConfig(augment="none"), train=TrainConfig(batch_size=batch, seed=0))
+
+        if self.width_scale == 1.0:
+            return make()
+        full = fam._resolved(make(), network_resolution(self.image_size))["channel_base"]
+        return make(max(1, round(full * self.width_scale)), max(1, round(512 * self.width_scale)))
+
+    def dataset(self):
+        import types
+
+        s = self.image_size
+        return types.SimpleNamespace(name=f"benchmark:{self.name}", data_shape=(s, s, self.channels), num_classes=0, is_image=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class BigGANBench:
+    """A BigGAN row: ``gan_jax.families.classic.build`` with ``model.arch="biggan"`` (class-conditional,
+    projection D); ``--width W`` multiplies ``g_width`` / ``d_width`` (the channel unit ``ch``) by W / 64.
+    Also the ``fam`` of ``torch_models.TorchGAN`` (the fields its step reads)."""
+
+    name: str
+    image_size: int
+    num_classes: int
+    g_width: int
+    d_width: int
+    z_dim: int
+    shared_dim: int = 128
+    attention: tuple[int, ...] = ()
+    hierarchical: bool = True
+    init: str = "ortho"
+    loss: str = "hinge"
+    n_critic: int = 1
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.999)
+    ema_decay: float = 0.9999
+    ema_rampup: float = 0.0
+    ema_start: int = 0
+    experiment: str = ""
+    channels: int = 3
+    width_scale: float = 1.0
+    arch: str = "biggan"
+    conditioning: str = "projection"
+    gp_weight: float = 0.0
+    d_spectral_norm: bool = True
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, self.channels)
+
+    @property
+    def conditional(self) -> bool:
+        return True
+
+    def scaled(self, width: int | None) -> "BigGANBench":
+        if width is None or width == 64:
+            return self
+        f = width / 64
+        return dataclasses.replace(self, g_width=max(1, round(self.g_width * f)), d_width=max(1, round(self.d_width * f)), width_scale=f)
+
+    def sizes(self) -> dict:
+        return {"arch": "biggan", "image_size": self.image_size, "z_dim": self.z_dim, "g_width": self.g_width, "d_width": self.d_width,
+                "shared_dim": self.shared_dim, "attention": list(self.attention), "hierarchical": self.hierarchical, "init": self.init}
+
+    def recipe(self) -> dict:
+        return {"loss": self.loss, "n_critic": self.n_critic, "conditioning": "projection", "num_classes": self.num_classes,
+                "d_spectral_norm": True, "g_spectral_norm": True, "lr": [self.lr_g, self.lr_d], "betas": list(self.betas),
+                "ema": [self.ema_decay, self.ema_rampup], "ema_start": self.ema_start, "experiment": self.experiment}
+
+    def config(self, batch: int):
+        from gan_jax.config import Config, DataConfig, TrainConfig
+        from gan_jax.families.classic import ModelConfig, RecipeConfig
+
+        model = ModelConfig(arch="biggan", z_dim=self.z_dim, g_width=self.g_width, d_width=self.d_width, conditioning="projection",
+                            biggan_shared_dim=self.shared_dim, biggan_attention=tuple(self.attention), biggan_hierarchical=self.hierarchical,
+                            biggan_init=self.init)
+        recipe = RecipeConfig(loss=self.loss, n_critic=self.n_critic, lr_g=self.lr_g, lr_d=self.lr_d, b1=self.betas[0], b2=self.betas[1],
+                              ema_decay=self.ema_decay, ema_rampup=self.ema_rampup, ema_start=self.ema_start)
+        return Config(experiment=self.name, data=DataConfig(name=f"benchmark:{self.name}", image_size=self.image_size), model=model,
+                      recipe=recipe, train=TrainConfig(batch_size=batch, seed=0))
+
+    def dataset(self):
+        import types
+
+        return types.SimpleNamespace(name=f"benchmark:{self.name}", data_shape=self.image_shape, num_classes=self.num_classes, is_image=True)
+
+
+STYLEGAN2_MODELS: dict[str, StyleGAN2Bench] = {
+    # stylegan2-ada-pytorch --cfg=cifar: widths 512 at every resolution, 2 mapping layers, orig D, mbstd 32, no pl / mixing
+    "stylegan2-32": StyleGAN2Bench("stylegan2-32", 32, "cifar", experiment="stylegan2_cifar10"),
+    # --cfg=auto at 64 px: widths min(16384 / res, 512), resnet D, mbstd min(batch, 4), pl 2, mixing 0.9 (stylegan2_folder without ADA)
+    "stylegan2-64": StyleGAN2Bench("stylegan2-64", 64, "auto", experiment="stylegan2_folder (augment none)"),
+}
+BIGGAN_MODELS: dict[str, BigGANBench] = {
+    # experiments/biggan_cifar10.py (StudioGAN's CIFAR-10 BigGAN)
+    "biggan-32": BigGANBench("biggan-32", 32, 10, g_width=96, d_width=48, z_dim=80, attention=(16,), n_critic=5, betas=(0.5, 0.999),
+                             ema_start=1000, experiment="biggan_cifar10"),
+    # BigGAN-PyTorch scripts/launch_BigGAN_bs256x8.sh (ImageNet 128): ch 96 / 96, z 120 in 6 chunks, attention at 64,
+    # 1 D step per G step, Adam G 1e-4 / D 4e-4 (0, 0.999), EMA 0.9999 from step 20,000
+    "biggan-128": BigGANBench("biggan-128", 128, 1000, g_width=96, d_width=96, z_dim=120, attention=(64,), n_critic=1, lr_g=1e-4, lr_d=4e-4,
+                              ema_start=20000, experiment="(BigGAN-PyTorch launch_BigGAN_bs256x8.sh, ImageNet 128; no experiment here)"),
+}
+#: the variants these rows have (the others give a "skipped" line), and their default list
+BUILT_VARIANTS = ("jit", "eager", "compile")
+BUILT_KINDS = (StyleGAN2Bench, BigGANBench)
+STYLEGAN2_NOTES = (
+    "step = Gmain + Dmain (a step index where no lazy phase runs): one G update (softplus(-D(G(z)))) and one D update on one real "
+    "batch; images_per_sec = batch / seconds_per_step; seconds_per_step_lazy = the step with every lazy phase too (Gmain, Greg "
+    "(path length, if pl_weight), Dmain, Dreg (R1)), a step index divisible by g_reg_every and d_reg_every; flops_per_step: XLA's "
+    "count of the float32 jax main step, the same for every line of a model"
+)
+BIGGAN_NOTES = (
+    "step = n_critic D updates (each on its own real batch and labels: real + G(z, y) fake, hinge) + 1 G update (labels of the last "
+    "batch) + G's EMA and its BatchNorm statistics pass; images_per_sec = batch * n_critic / seconds_per_step (real images); "
+    "flops_per_step: XLA's count of the float32 jax step, the same for every line of a model"
+)
+_SETTINGS_CACHE: dict[tuple, dict] = {}
+
+
+def _built_build(m, batch: int):
+    from gan_jax.families import classic, stylegan2
+
+    family = stylegan2 if isinstance(m, StyleGAN2Bench) else classic
+    return family.build(m.config(batch), m.dataset())
+
+
+def _built_init(m, batch: int, box: list):
+    def init():
+        recipe, state = _built_build(m, batch)
+        box.append(recipe)
+        return state
+
+    return init
+
+
+def _recipe_spec(recipe):
+    """The ``StyleGAN2Spec`` the recipe's phases were built with (``functools.partial(..., spec=...)``)."""
+    for p in recipe.phases:
+        spec = getattr(p.loss, "keywords", {}).get("spec")
+        if spec is not None:
+            return spec
+    raise RuntimeError(f"recipe {recipe.name!r}: no phase carries its spec")
+
+
+def stylegan2_settings(m: StyleGAN2Bench, batch: int) -> dict[str, Any]:
+    """What the JAX build of ``m`` at ``batch`` is (``jax.eval_shape``: nothing computed): the networks'
+    sizes (from the built modules), the recipe's regularisation / mixing settings (its
+    ``StyleGAN2Spec``) and the preset's lr and EMA; the PyTorch side is built from this."""
+    key = (m, batch)
+    if key not in _SETTINGS_CACHE:
+        import jax
+
+        from gan_jax.families import stylegan2 as fam
+        from gan_jax.models.stylegan2 import channels_at, network_resolution
+
+        box: list = []
+        shapes = jax.eval_shape(_built_init(m, batch, box))
+        g, d, spec = shapes.nets["G"].module, shapes.nets["D"].module, _recipe_spec(box[0])
+        res = network_resolution(m.image_size)
+        config = m.config(batch)
+        resolved = fam._resolved(config, res)
+        r = config.recipe
+        _SETTINGS_CACHE[key] = {
+            "resolution": res, "channels": m.channels, "z_dim": g.z_dim, "w_dim": g.w_dim, "mapping_layers": g.mapping_layers,
+            "channel_base": g.channel_base, "channel_max": g.channel_max, "d_architecture": d.architecture, "mbstd_group": d.mbstd_group,
+            "mbstd_group_effective": min(d.mbstd_group, batch), "mbstd_channels": d.mbstd_channels, "num_classes": g.num_classes,
+            "lr": resolved["lr"], "betas": (r.b1, r.b2), "r1_gamma": spec.r1_gamma, "d_reg_every": spec.d_reg_every,
+            "pl_weight": spec.pl_weight, "g_reg_every": spec.g_reg_every, "pl_batch_shrink": spec.pl_batch_shrink, "pl_decay": spec.pl_decay,
+            "style_mixing": spec.style_mixing, "w_avg_beta": spec.w_avg_beta, "ema_kimg": resolved["ema_kimg"],
+            "ema_rampup": resolved["ema_rampup"], "augment": spec.augment,
+            "widths": {str(2**i): channels_at(2**i, g.channel_base, g.channel_max) for i in range(2, res.bit_length())},
+        }
+    return _SETTINGS_CACHE[key]
+
+
+def built_sizes_recipe(m, batch: int) -> tuple[dict, dict]:
+    """The JSON line's size and recipe fields of a StyleGAN2 / BigGAN row."""
+    if isinstance(m, BigGANBench):
+        return m.sizes(), m.recipe()
+    s = stylegan2_settings(m, batch)
+    sizes = {"arch": "stylegan2", "image_size": m.image_size, "preset": m.preset, "z_dim": s["z_dim"], "w_dim": s["w_dim"],
+             "mapping_layers": s["mapping_layers"], "channel_base": s["channel_base"], "channel_max": s["channel_max"], "widths": s["widths"],
+             "d_architecture": s["d_architecture"], "mbstd_group": s["mbstd_group"],
+             "mbstd_group_effective": s["mbstd_group_effective"], "mbstd_channels": s["mbstd_channels"]}
+    recipe = {"loss": "nonsaturating", "n_critic": 1, "lr": [s["lr"], s["lr"]], "betas": list(s["betas"]), "r1_gamma": s["r1_gamma"],
+              "d_reg_every": s["d_reg_every"], "pl_weight": s["pl_weight"], "g_reg_every": s["g_reg_every"],
+              "pl_batch_shrink": s["pl_batch_shrink"], "style_mixing": s["style_mixing"], "ema_kimg": s["ema_kimg"],
+              "ema_rampup": s["ema_rampup"], "augment": s["augment"], "experiment": m.experiment}
+    return sizes, recipe
+
+
+def jax_built(m, batch: int):
+    """(recipe, state) of a StyleGAN2 / BigGAN row from its family's ``build`` (init under ``jax.jit``, ``INIT_COMPILER_OPTIONS``)."""
+    import jax
+
+    box: list = []
+    lowered = jax.jit(_built_init(m, batch, box)).lower()
+    try:
+        init = lowered.compile(INIT_COMPILER_OPTIONS)
+    except Exception:  # noqa: BLE001 -- a backend without these options
+        init = lowered.compile()
+    return box[0], init()
+
+
+def jax_built_batch(m, batch: int):
+    """A fixed random batch: x float32 in [-1, 1] (NHWC), BigGAN: + int32 labels; a leading n_critic axis when n_critic > 1."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    k = (m.n_critic,) if m.n_critic > 1 else ()
+    s = m.image_size
+    out = {"x": jnp.asarray(rng.uniform(-1, 1, k + (batch, s, s, m.channels)), jnp.float32)}
+    if isinstance(m, BigGANBench):
+        out["y"] = jnp.asarray(rng.integers(0, m.num_classes, k + (batch,)), jnp.int32)
+    return out
+
+
+def built_reference_flops(m, batch: int, mode: str) -> tuple[float | None, str]:
+    """XLA's count of the float32 main step (no lazy phase), lowered from shapes (``mode``: compiled or lowered)."""
+    import jax
+
+    from gan_jax import engine
+
+    box: list = []
+    shapes = jax.eval_shape(_built_init(m, batch, box))
+    lowered = jax.jit(engine.train_step_fn(box[0])).lower(shapes, jax_built_batch(m, batch))
+    if mode == "lowered":
+        return _flops(lowered.cost_analysis()), "xla cost_analysis of the lowered (pre-optimisation) float32 main step"
+    return _flops(lowered.compile().cost_analysis()), "xla cost_analysis of the compiled float32 main step"
+
+
+def built_analytic_flops(m, batch: int, modconv: str = "grouped") -> dict[str, Any]:
+    if isinstance(m, StyleGAN2Bench):
+        import torch_stylegan2
+
+        return torch_stylegan2.analytic_step_flops(stylegan2_settings(m, batch), batch, modconv)
+    import torch_biggan
+
+    return torch_biggan.analytic_step_flops(m, batch)
+
+
+def _main_indices(is_lazy: Callable[[int], bool]):
+    """Step indices at which no lazy phase runs (1, 2, 3, 5, ... for g_reg_every 4)."""
+    i = 0
+    while True:
+        i += 1
+        if not is_lazy(i):
+            yield i
+
+
+class BuiltJaxVariant(JaxVariant):
+    """``jit`` of a StyleGAN2 / BigGAN recipe from its family's ``build``: ``engine.make_train_step(recipe)``,
+    one call per step at step indices where no lazy phase runs; with lazy phases (StyleGAN2) and
+    ``--lazy-step on`` each block ends with one call at step 0's variant (every lazy phase), timed
+    on its own (``seconds_per_step_lazy``; not in ``seconds_per_step``)."""
+
+    def __init__(self, name: str, m, batch: int, k: int, platform_name: str = "cpu", lazy_step: bool = True):
+        self.name, self.fam, self.batch, self.k = name, m, batch, k
+        self.dtype = "float32"
+        self.scan, self.upsample, self.platform = False, "subpixel", platform_name
+        self.steps_per_block, self.fixed_block = k, False
+        self.want_lazy = lazy_step
+        if name not in BUILT_VARIANTS:
+            self.unsupported = (f"{m.arch} rows: jax variant jit only, not {name} (gan_jax's {m.arch} models have no dtype field; "
+                                "no scan variant for them here)")
+
+    def setup(self) -> None:
+        import jax
+
+        from gan_jax import engine
+
+        self._jax = jax
+        recipe, state = jax_built(self.fam, self.batch)
+        self.recipe = recipe
+        self.n_params = {"g": engine.param_count(state.nets["G"].params), "d": engine.param_count(state.nets["D"].params)}
+        batch = jax_built_batch(self.fam, self.batch)
+        train_step = engine.make_train_step(recipe)
+        lazy = recipe.active_at(0)
+        self.lazy_phases = [p.name for p in recipe.phases if p.name in lazy] if self.want_lazy else []  # phase order
+        t0 = time.perf_counter()
+        compiled = train_step.variant(frozenset()).lower(state, batch).compile()
+        self.compile_s = time.perf_counter() - t0
+        self.xla_flops = _flops(compiled.cost_analysis())
+        self.xla_flops_lazy = None
+        if self.lazy_phases:
+            t0 = time.perf_counter()
+            lazy = train_step.variant(recipe.active_at(0)).lower(state, batch).compile()
+            self.compile_lazy_s = time.perf_counter() - t0
+            self.xla_flops_lazy = _flops(lazy.cost_analysis())
+        self._call = lambda s, i: train_step(s, batch, step=i)
+        self._indices = _main_indices(lambda i: bool(recipe.active_at(i)))
+        self._state, self.lazy_times = state, []
+
+    def block(self, steps: int | None = None) -> float:
+        jax, state, metrics = self._jax, self._state, None
+        t0 = time.perf_counter()
+        for _ in range(steps or self.steps_per_block):
+            state, metrics = self._call(state, next(self._indices))
+        jax.block_until_ready((state, metrics))
+        t_main = time.perf_counter() - t0
+        if self.lazy_phases:
+            t0 = time.perf_counter()
+            state, metrics = self._call(state, 0)
+            jax.block_until_ready((state, metrics))
+            self.lazy_times.append(time.perf_counter() - t0)
+        self._state = state
+        return t_main
+
+    def info(self) -> dict[str, Any]:
+        out = super().info()
+        out.pop("upsample", None)
+        out.update(_lazy_info(self))
+        if self.lazy_phases:
+            out["compile_lazy_s"] = round(self.compile_lazy_s, 3)
+            out["xla_flops_lazy_own"] = self.xla_flops_lazy
+        return out
+
+
+def _lazy_info(v) -> dict[str, Any]:
+    if not getattr(v, "lazy_phases", None):
+        return {"lazy_phases": [], "seconds_per_step_lazy": None}
+    t = v.lazy_times
+    return {"lazy_phases": list(v.lazy_phases), "seconds_per_step_lazy": round(statistics.median(t), 6) if t else None,
+            "seconds_per_step_lazy_all": [round(x, 6) for x in t]}
+
+
+class BuiltTorchVariant(Variant):
+    """PyTorch side of a StyleGAN2 row (``torch_stylegan2.TorchStyleGAN2``) or a BigGAN row
+    (``torch_models.TorchGAN`` on ``torch_biggan``'s networks): ``eager`` or ``compile``."""
+
+    framework = "torch"
+
+    def __init__(self, name: str, m, batch: int, k: int, *, device: str = "cpu", compile_backend: str = "inductor",
+                 sn_updates: str = "real_pass", modconv: str = "grouped", lazy_step: bool = True):
+        self.name, self.fam, self.batch, self.k = name, m, batch, k
+        self.dtype = "float32"
+        self.steps_per_block, self.fixed_block = k, False
+        self.device, self.compile, self.compile_backend = device, name.startswith("compile"), compile_backend
+        self.sn_updates, self.modconv, self.want_lazy = sn_updates, modconv, lazy_step
+        if name not in BUILT_VARIANTS:
+            self.unsupported = f"{m.arch} rows have the torch variants eager and compile only (float32; no {name})"
+
+    def setup(self) -> None:
+        import numpy as np
+        import torch
+
+        data = jax_built_batch(self.fam, self.batch)  # the jax batch's values, NCHW
+        x = np.asarray(data["x"])
+        self.reals = torch.from_numpy(np.moveaxis(x, -1, -3).copy()).to(self.device)
+        if isinstance(self.fam, StyleGAN2Bench):
+            from torch_stylegan2 import TorchStyleGAN2
+
+            self.gan = TorchStyleGAN2(stylegan2_settings(self.fam, self.batch), device=self.device, modconv=self.modconv, compile=self.compile,
+                                      compile_backend=self.compile_backend)
+            self.labels = None
+            self.lazy_phases = [p for p in self.gan.phases_at(0) if p in ("Greg", "Dreg")] if self.want_lazy else []
+            self._indices = _main_indices(lambda i: len(self.gan.phases_at(i)) > 2)
+            self._step = lambda i: self.gan.step(self.reals, i)
+        else:
+            import torch_biggan
+            from torch_models import TorchGAN
+
+            self.gan = TorchGAN(self.fam, device=self.device, compile=self.compile, compile_backend=self.compile_backend,
+                                sn_updates=self.sn_updates, build=torch_biggan.build_models)
+            self.labels = torch.from_numpy(np.asarray(data["y"]).astype(np.int64)).to(self.device)
+            self.lazy_phases = []
+            self._indices = _main_indices(lambda i: False)
+            self._step = lambda i: self.gan.step(self.reals, self.labels)
+        self.n_params = self.gan.n_params
+        self.compile_s, self.lazy_times = None, []
+
+    def block(self, steps: int | None = None) -> float:
+        t0 = time.perf_counter()
+        for _ in range(steps or self.steps_per_block):
+            self._step(next(self._indices))
+        self.gan.sync()
+        t_main = time.perf_counter() - t0
+        if self.lazy_phases:
+            t0 = time.perf_counter()
+            self._step(0)
+            self.gan.sync()
+            self.lazy_times.append(time.perf_counter() - t0)
+        return t_main
+
+    def info(self) -> dict[str, Any]:
+        out = {"n_params_g": self.n_params["g"], "n_params_d": self.n_params["d"], **_lazy_info(self)}
+        if self.compile:
+            out["compile_backend"] = self.compile_backend
+            out["regularisers_eager_under_compile"] = isinstance(self.fam, StyleGAN2Bench)
+        if isinstance(self.fam, StyleGAN2Bench):
+            out["modconv"] = self.modconv
+        else:
+            out["sn_updates"] = self.sn_updates
+            out["spectral_norm_impl"] = "torch.nn.utils.parametrizations.spectral_norm"
+        return out
+
+
 # ----------------------------------------------------------------------------- driver
 
 
@@ -848,7 +1351,13 @@ def parse_peaks(text: str | None) -> dict[str, float]:
     return out
 
 
-def _make_variant(name: str, fam: Family | Translation, batch: int, args, platform_name: str) -> Variant:
+def _make_variant(name: str, fam, batch: int, args, platform_name: str) -> Variant:
+    if isinstance(fam, BUILT_KINDS):
+        lazy = args.lazy_step == "on"
+        if name in JAX_VARIANTS:
+            return BuiltJaxVariant(name, fam, batch, args.scan_k, platform_name, lazy_step=lazy)
+        return BuiltTorchVariant(name, fam, batch, args.scan_k, device=args.device, compile_backend=args.torch_compile_backend,
+                                 sn_updates=args.torch_sn_updates, modconv=args.stylegan2_modconv, lazy_step=lazy)
     if isinstance(fam, Translation):
         if name in JAX_VARIANTS:
             return TranslationJaxVariant(name, fam, batch, args.scan_k, platform_name)
@@ -863,15 +1372,22 @@ def run_group(model: str, batch: int, width: int | None, variants: list[str], ar
     import jax
 
     fam = get_model(model, width)
+    if getattr(args, "n_critic", None) and isinstance(fam, BigGANBench):  # a smoke-test knob: fewer unrolled D updates to compile
+        fam = dataclasses.replace(fam, n_critic=args.n_critic)
     platform_name = jax.devices()[0].platform
     t_group = time.time()
     deadline = t_group + args.time_budget if args.time_budget else None
+    sizes, recipe = built_sizes_recipe(fam, batch) if isinstance(fam, BUILT_KINDS) else (fam.sizes(), fam.recipe())
     base = {
-        "bench": "step_throughput", "model": model, **fam.sizes(), "width": width or 64, "batch": batch,
-        "real_batches_per_step": fam.n_critic, **fam.recipe(), **common,
+        "bench": "step_throughput", "model": model, **sizes, "width": width or 64, "batch": batch,
+        "real_batches_per_step": fam.n_critic, **recipe, **common,
     }
     if isinstance(fam, Translation):
         base["notes"] = TRANSLATION_NOTES
+    elif isinstance(fam, BUILT_KINDS):
+        base["notes"] = STYLEGAN2_NOTES if isinstance(fam, StyleGAN2Bench) else BIGGAN_NOTES
+        if isinstance(fam, BigGANBench) and fam.n_critic != BIGGAN_MODELS[model].n_critic:
+            base["n_critic_override"] = f"--n-critic {fam.n_critic} (the row's: {BIGGAN_MODELS[model].n_critic})"
     peaks = parse_peaks(args.peak_tflops)
     all_v: list[Variant] = []
     live: list[Variant] = []
@@ -902,8 +1418,10 @@ def run_group(model: str, batch: int, width: int | None, variants: list[str], ar
                 for _ in range(args.warmup):  # warm-up (for torch.compile the first one compiles)
                     t0 = time.perf_counter()
                     n = 1 if (args.block_target_s and not v.fixed_block) else v.steps_per_block
-                    v.block(n)
-                    v.warmup_s.append((time.perf_counter() - t0) / n)
+                    ret = v.block(n)  # StyleGAN2 / BigGAN rows: the time of the block's main steps
+                    v.warmup_s.append((ret if ret is not None else time.perf_counter() - t0) / n)
+                if getattr(v, "lazy_times", None):
+                    v.lazy_warmup_s, v.lazy_times = v.lazy_times, []
             if args.block_target_s and not v.fixed_block and v.warmup_s:
                 v.steps_per_block = max(1, min(args.max_block_steps, round(args.block_target_s / max(v.warmup_s[-1], 1e-6))))
         except Stop as e:
@@ -934,8 +1452,8 @@ def run_group(model: str, batch: int, width: int | None, variants: list[str], ar
                 try:
                     with _interruptible():
                         t0 = time.perf_counter()
-                        v.block()
-                        dt = time.perf_counter() - t0
+                        ret = v.block()
+                        dt = ret if ret is not None else time.perf_counter() - t0
                     v.times.append(dt / v.steps_per_block)
                 except Stop:
                     raise
@@ -962,7 +1480,9 @@ def run_group(model: str, batch: int, width: int | None, variants: list[str], ar
             flops_source = f"failed: {_error(e)}"
     analytic = None
     try:
-        if isinstance(fam, Translation):
+        if isinstance(fam, BUILT_KINDS):
+            analytic = built_analytic_flops(fam, batch, args.stylegan2_modconv)
+        elif isinstance(fam, Translation):
             import torch_translation
 
             analytic = torch_translation.analytic_step_flops(fam, batch)
@@ -1005,8 +1525,12 @@ def run_group(model: str, batch: int, width: int | None, variants: list[str], ar
             flops_source=flops_source,
             flops_per_step_analytic=analytic["flops_per_step"] if analytic else None,
         )
-        if analytic and analytic.get("formula"):  # translation models
+        if analytic and analytic.get("formula"):  # translation, StyleGAN2, BigGAN models
             rec["flops_per_step_analytic_formula"] = analytic["formula"]
+        if analytic and analytic.get("formula_lazy"):  # StyleGAN2: the step with every lazy phase
+            rec.update(flops_per_step_lazy_analytic=analytic["flops_per_step_lazy"], flops_per_step_lazy_analytic_formula=analytic["formula_lazy"])
+        if getattr(v, "lazy_phases", None) and getattr(v, "lazy_times", None):
+            rec["images_per_sec_lazy"] = round(batch * fam.n_critic / statistics.median(v.lazy_times), 3)
         if flops and v.times:
             achieved = flops / rec["seconds_per_step"] / 1e12
             peak = peaks.get(v.dtype, peaks.get("*"))
@@ -1031,7 +1555,8 @@ def _install_import_blocker(names: tuple[str, ...]) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="dcgan64,dcgan32",
-                   help=f"comma list of {list(MODELS) + list(TRANSLATION_MODELS)}, or 'all' (the classic families) or 'translation' (the translation models)")
+                   help=f"comma list of {list(MODELS) + list(TRANSLATION_MODELS) + list(STYLEGAN2_MODELS) + list(BIGGAN_MODELS)}, or 'all' (the "
+                        f"classic families), 'translation', 'stylegan2' or 'biggan' (those groups; a group name may appear in the list)")
     p.add_argument("--batch", default="64", help="comma list of batch sizes")
     p.add_argument("--width", type=int, default=None, help="scale every width / hidden size by W/64 (default 64: the experiments' sizes)")
     p.add_argument("--reps", type=int, default=5, help="timed rounds (median reported)")
@@ -1049,6 +1574,12 @@ def main(argv=None) -> int:
     p.add_argument("--cudnn-benchmark", choices=("on", "off"), default="on",
                    help="torch.backends.cudnn.benchmark on a GPU (on: cuDNN picks its fastest algorithms in the warm-up, as XLA autotunes at compile time)")
     p.add_argument("--torch-compile-backend", default="inductor", help="torch.compile backend of the compile variants (aot_eager: no code generation)")
+    p.add_argument("--lazy-step", choices=("on", "off"), default="on",
+                   help="StyleGAN2 rows: also time the step with every lazy phase (Greg, Dreg) once per block (seconds_per_step_lazy)")
+    p.add_argument("--n-critic", type=int, default=None,
+                   help="BigGAN rows: D updates per step instead of the row's (a smoke-test knob: each is unrolled in the compiled step)")
+    p.add_argument("--stylegan2-modconv", choices=("grouped", "scaled"), default="grouped",
+                   help="PyTorch StyleGAN2's modulated convolution: the reference's fused grouped convolution or its scaled (fused_modconv=False) path")
     p.add_argument("--torch-sn-updates", choices=("real_pass", "every_forward"), default="real_pass",
                    help="PyTorch spectral norm: power iteration on D's real pass only (as gan_jax) or on every training-mode forward (PyTorch's default)")
     p.add_argument("--flops", choices=("compiled", "lowered", "off"), default=None, help="how to count the reference FLOPs when the jit variant cannot be used (default compiled; --quick: lowered)")
@@ -1071,15 +1602,17 @@ def main(argv=None) -> int:
             args.models = ",".join(QUICK_MODELS)
         args.flops = args.flops or "lowered"
     args.flops = args.flops or "compiled"
-    models = list(MODELS) if args.models == "all" else list(TRANSLATION_MODELS) if args.models == "translation" else [m for m in args.models.split(",") if m]
+    groups = {"all": list(MODELS), "translation": list(TRANSLATION_MODELS), "stylegan2": list(STYLEGAN2_MODELS), "biggan": list(BIGGAN_MODELS)}
+    models = [x for m in args.models.split(",") if m for x in groups.get(m, [m])]
     if args.variants is None:
         per_model = {m: list(QUICK_MODELS.get(m, QUICK_VARIANTS)) if args.quick else list(DEFAULT_VARIANTS) for m in models}
         per_model.update({m: list(TRANSLATION_VARIANTS) for m in models if m in TRANSLATION_MODELS})
+        per_model.update({m: list(BUILT_VARIANTS) for m in models if m in STYLEGAN2_MODELS or m in BIGGAN_MODELS})
     else:
         chosen = list(JAX_VARIANTS + TORCH_VARIANTS) if args.variants == "all" else [v for v in args.variants.split(",") if v]
         per_model = {m: chosen for m in models}
     unknown = sorted({v for vs in per_model.values() for v in vs} - set(JAX_VARIANTS + TORCH_VARIANTS))
-    known = MODELS + tuple(TRANSLATION_MODELS)
+    known = MODELS + tuple(TRANSLATION_MODELS) + tuple(STYLEGAN2_MODELS) + tuple(BIGGAN_MODELS)
     if unknown or any(m not in known for m in models):
         p.error(f"unknown variants {unknown} or models {[m for m in models if m not in known]}")
 

@@ -471,7 +471,11 @@ class TorchGAN:
     in [-1, 1] on ``device``; ``labels``: ``(n_critic, B)`` / ``(B,)`` int64 (conditional
     families). ``autocast_bf16`` runs every network pass under ``torch.autocast(device_type,
     torch.bfloat16)`` (parameters, optimizer, EMA and losses in float32). ``compile`` wraps G,
-    D and the EMA copy in ``torch.compile(backend=compile_backend)``.
+    D and the EMA copy in ``torch.compile(backend=compile_backend)``. ``build(fam) -> (G, D)``
+    replaces ``build_models`` (``torch_biggan.build_models``; ``fam`` then needs the ``Family``
+    fields the step reads: ``name``, ``image_shape``, ``z_dim``, ``n_critic``, ``loss``,
+    ``gp_weight``, ``lr_g``, ``lr_d``, ``betas``, ``ema_decay``, ``ema_rampup``, ``arch``, and
+    optionally ``ema_start``).
     """
 
     def __init__(
@@ -485,6 +489,7 @@ class TorchGAN:
         channels_last: bool = False,
         sn_updates: str = "real_pass",
         seed: int = 0,
+        build: Any = None,
     ):
         torch.manual_seed(seed)
         if fam.ema_decay is None or fam.ema_rampup is None:
@@ -493,7 +498,7 @@ class TorchGAN:
             fam = with_default_ema(fam)
         self.fam = fam
         self.device = torch.device(device)
-        g, d = build_models(fam)
+        g, d = (build or build_models)(fam)
         self.G, self.D = g.to(self.device), d.to(self.device)
         self.channels_last = channels_last and fam.arch != "mlp"
         if self.channels_last:
@@ -600,6 +605,8 @@ class TorchGAN:
         if fam.ema_decay:  # (decay 0: no EMA copy, as gan_jax's ClassicSpec(ema=None))
             with torch.no_grad():
                 beta = ema_beta(self.t, fam.ema_decay, fam.ema_rampup)
+                if self.t < getattr(fam, "ema_start", 0):  # BigGAN's ema_start: the EMA copies G before it (engine.EMA)
+                    beta = 0.0
                 torch._foreach_lerp_(self._ema_params, self._g_params, 1.0 - beta)
                 if self.ema_has_stats:
                     with self._autocast():

@@ -1,11 +1,12 @@
 """``gan-jax`` command line: parses arguments and calls the driver; no logic of its own.
 
     gan-jax train [EXPERIMENT] [--workdir DIR] [--set section.field=value ...]
-    gan-jax sample --workdir DIR --num N --out FILE.{npy,png,txt} [--seed S] [--no-ema] [--label K]
+    gan-jax sample --workdir DIR --num N --out FILE.{npy,png,txt} [--seed S] [--no-ema] [--label K] [--truncation PSI]
                    [--temperature T] [--top-k K] [--prefix TEXT]   (text generators: .txt/.npy)
-    gan-jax interpolate --workdir DIR --out FILE.{png,gif} [--pairs P] [--steps S] [--seed S]
+    gan-jax interpolate --workdir DIR --out FILE.{png,gif} [--pairs P] [--steps S] [--seed S] [--space z|w]
     gan-jax eval --workdir DIR [--metrics fid,kid,is,pr] [--num N] [--features mnist|cifar10|inception:PATH]
     gan-jax translate --workdir DIR --input IMG_OR_DIR --out OUT [--direction a2b|b2a]   (pix2pix / CycleGAN runs)
+    gan-jax mix --workdir DIR --out FILE.png [--rows R] [--cols C] [--layers A-B] [--truncation PSI]   (StyleGAN2 runs)
     gan-jax list
 
 ``train`` on a workdir that holds the same experiment resumes from its latest checkpoint.
@@ -40,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     s.add_argument("--label", type=int, help="class of every sample (conditional models; default: a class per row)")
+    s.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in [0, 1]: StyleGAN2 pulls w towards w_avg, "
+                   "BigGAN draws psi * z truncated to [-2, 2] (default: none)")
+    s.add_argument("--standing-stats", type=int, default=0, metavar="N", help="BatchNorm generators (BigGAN): recompute the "
+                   "statistics from N training-mode batches of 256 first (BigGAN's standing statistics; default 0: off)")
     s.add_argument("--temperature", type=float, default=1.0, help="text: sampling temperature")
     s.add_argument("--top-k", type=int, default=0, help="text: sample among the k most likely tokens (0 = all)")
     s.add_argument("--prefix", default="", help="text: a prompt every sample starts with")
@@ -52,6 +57,19 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     i.add_argument("--label", type=int, default=0, help="class (conditional models)")
+    i.add_argument("--space", choices=("z", "w"), default="z", help="z: slerp between latents (default); w: lerp in StyleGAN2's W")
+    i.add_argument("--truncation", type=float, metavar="PSI", help="StyleGAN2 (--space w): truncation psi in [0, 1]")
+
+    mx = sub.add_parser("mix", help="a style-mixing grid of a StyleGAN2 run (rows: fine styles, columns: coarse styles)")
+    mx.add_argument("--workdir", required=True)
+    mx.add_argument("--out", required=True, help="FILE.png")
+    mx.add_argument("--rows", type=int, default=4)
+    mx.add_argument("--cols", type=int, default=4)
+    mx.add_argument("--layers", help="style layers A-B (0-based, B exclusive) taken from the column sources (default: the coarse half)")
+    mx.add_argument("--seed", type=int, default=0)
+    mx.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in [0, 1]")
+    mx.add_argument("--label", type=int, default=0, help="class (conditional models)")
+    mx.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
 
     e = sub.add_parser("eval", help="FID/KID/IS/precision-recall of a trained generator (writes WORKDIR/eval/step_N.json)")
     e.add_argument("--workdir", required=True)
@@ -126,7 +144,7 @@ def _sample(args) -> int:
 
     from gan_jax.config import UserError
     from gan_jax.images import to_uint8
-    from gan_jax.sampling import class_rows, sample, write_samples
+    from gan_jax.sampling import check_truncation, class_rows, sample, write_samples
 
     workdir = Path(args.workdir)
     out = Path(args.out)
@@ -147,7 +165,13 @@ def _sample(args) -> int:
         else:  # a class per row
             labels = class_rows(num, dataset.num_classes)
             num, ncol = len(labels), len(labels) // dataset.num_classes
-    samples = sample(recipe, state, num, seed=args.seed, use_ema=not args.no_ema, labels=labels)
+    try:
+        check_truncation(recipe, args.truncation)
+    except ValueError as e:
+        raise UserError(f"--truncation: {e}") from None
+    if args.standing_stats:
+        state = _standing(args, recipe, state)
+    samples = sample(recipe, state, num, seed=args.seed, use_ema=not args.no_ema, labels=labels, truncation=args.truncation)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, to_uint8(samples) if dataset.is_image else samples.astype(np.float32))
@@ -155,6 +179,20 @@ def _sample(args) -> int:
         write_samples(samples, out, dataset, ncol)
     print(f"wrote {num} samples to {out}")
     return 0
+
+
+def _standing(args, recipe, state):
+    import jax
+
+    from gan_jax.config import UserError
+    from gan_jax.standing import latent_batches, with_standing_statistics
+
+    net = state.nets[recipe.generator]
+    if args.standing_stats < 0 or "batch_stats" not in (net.ema_collections if net.ema and not args.no_ema else net.collections):
+        raise UserError("--standing-stats N needs N >= 0 and a generator with BatchNorm statistics")
+    batches = latent_batches(jax.random.PRNGKey(args.seed + 2), args.standing_stats, 256, recipe.latent_dim, recipe.num_classes)
+    net = with_standing_statistics(net, batches, ema=net.ema is not None and not args.no_ema)
+    return state.replace(nets={**state.nets, recipe.generator: net})
 
 
 def _sample_text(args, dataset, recipe, state, out: Path) -> int:
@@ -187,7 +225,7 @@ def _interpolate(args) -> int:
 
     from gan_jax.config import UserError
     from gan_jax.images import to_uint8
-    from gan_jax.sampling import interpolate, interpolation_grid
+    from gan_jax.sampling import check_truncation, interpolate, interpolate_w, interpolation_grid
 
     out = Path(args.out)
     if out.suffix not in (".png", ".gif"):
@@ -200,7 +238,18 @@ def _interpolate(args) -> int:
     if not dataset.is_image:
         raise UserError(f"interpolate draws images; dataset {dataset.name!r} has points")
     _check_label(args.label if recipe.num_classes else None, dataset, recipe)
-    frames = interpolate(recipe, state, num_pairs=args.pairs, num_steps=args.steps, seed=args.seed, use_ema=not args.no_ema, label=args.label)
+    label = args.label if recipe.num_classes else None
+    if args.space == "w" or args.truncation is not None:
+        if recipe.truncation != "w":
+            raise UserError("--space w and --truncation need a StyleGAN2 run (W space); this generator has none")
+        try:
+            check_truncation(recipe, args.truncation)
+        except ValueError as e:
+            raise UserError(f"--truncation: {e}") from None
+        frames = interpolate_w(recipe, state, num_pairs=args.pairs, num_steps=args.steps, seed=args.seed, use_ema=not args.no_ema,
+                               label=label, truncation=args.truncation)
+    else:
+        frames = interpolate(recipe, state, num_pairs=args.pairs, num_steps=args.steps, seed=args.seed, use_ema=not args.no_ema, label=label)
     scale = max(1, 128 // frames.shape[2])
 
     def picture(a):
@@ -217,6 +266,46 @@ def _interpolate(args) -> int:
         pics = pics + pics[-2:0:-1]
         pics[0].save(out, save_all=True, append_images=pics[1:], duration=100, loop=0)
     print(f"wrote {args.pairs} interpolations of {args.steps} steps to {out}")
+    return 0
+
+
+def _mix(args) -> int:
+    from gan_jax.config import UserError
+    from gan_jax.images import image_grid, to_uint8
+    from gan_jax.sampling import check_truncation, style_mix
+
+    out = Path(args.out)
+    if out.suffix != ".png":
+        raise UserError(f"--out must end in .png, got {out.name!r}")
+    if args.rows < 1 or args.cols < 1:
+        raise UserError(f"need --rows >= 1 and --cols >= 1, got {args.rows} and {args.cols}")
+    layers = None
+    if args.layers:
+        try:
+            a, b = (int(v) for v in args.layers.split("-"))
+        except ValueError:
+            raise UserError(f"--layers must look like A-B (e.g. 0-4), got {args.layers!r}") from None
+        layers = (a, b)
+    dataset, recipe, state = _restore(Path(args.workdir))
+    if recipe.truncation != "w":
+        raise UserError("mix needs a StyleGAN2 run (a generator with per-layer styles)")
+    _check_label(args.label if recipe.num_classes else None, dataset, recipe)
+    try:
+        check_truncation(recipe, args.truncation)
+        grid = style_mix(recipe, state, rows=args.rows, cols=args.cols, layers=layers, seed=args.seed, use_ema=not args.no_ema,
+                         truncation=args.truncation, label=args.label if recipe.num_classes else None)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    from PIL import Image
+
+    picture = image_grid(to_uint8(grid.reshape(-1, *grid.shape[2:])), ncol=args.cols + 1)
+    scale = max(1, 64 // grid.shape[2])
+    img = Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(out)
+    n_ws = state.nets[recipe.generator].module.num_ws
+    a, b = layers or (0, n_ws // 2)
+    print(f"wrote a {args.rows}x{args.cols} style-mixing grid (layers {a}-{b} of {n_ws} from the column sources) to {out}")
     return 0
 
 
@@ -289,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.command == "translate":
             return _translate(args)
+        if args.command == "mix":
+            return _mix(args)
         from gan_jax.config import list_experiments
 
         print("\n".join(list_experiments()))

@@ -45,6 +45,8 @@ class DataConfig:
     seq_len: int = 0
     #: text:PATH data: "char" or "word" (whitespace-separated) tokens
     text_level: str = "char"
+    #: image data: train on the first N examples of the split only (limited-data runs; 0 = all)
+    limit: int = 0
 
 
 @dataclasses.dataclass

@@ -262,6 +262,12 @@ class Recipe:
     num_classes: int = 0
     #: named training stages ``(name, start, stop)`` for progress display (``stop=None``: to the end)
     stages: tuple[tuple[str, int, int | None], ...] = ()
+    #: how samples are drawn when not ``apply_network(G, z, y)``:
+    #: ``generate(state, z, y, *, ema, truncation, key) -> images`` (StyleGAN2: noise inputs, W truncation)
+    generate: Callable | None = None
+    #: what ``truncation`` (psi in [0, 1]) means for this generator: "" (not supported), "w"
+    #: (StyleGAN2: w <- w_avg + psi (w - w_avg)) or "z" (BigGAN: z = psi * N(0, 1) truncated to [-2, 2])
+    truncation: str = ""
 
     def __post_init__(self):
         names = [p.name for p in self.phases]

@@ -114,7 +114,7 @@ def _reference(dataset, net, *, data_dir, num_real, progress):
 def _generated_images(recipe, state, *, num, batch_size, seed, use_ema) -> Iterator[np.ndarray]:
     """``num`` uint8 images of the generator from the fixed latents of ``seed``, in batches."""
     from gan_jax.images import to_uint8
-    from gan_jax.sampling import _generate, fixed_latents
+    from gan_jax.sampling import _generate, fixed_latents, noise_key
 
     z = fixed_latents(recipe, num, seed)
     labels = None
@@ -127,7 +127,8 @@ def _generated_images(recipe, state, *, num, batch_size, seed, use_ema) -> Itera
         if valid < batch_size and num > batch_size:  # one compiled shape
             zb = jnp.concatenate([zb, jnp.zeros((batch_size - valid, zb.shape[1]), zb.dtype)])
             yb = None if yb is None else jnp.concatenate([yb, jnp.zeros((batch_size - valid,), yb.dtype)])
-        yield to_uint8(np.asarray(_generate(recipe, state, zb, yb, use_ema=use_ema))[:valid])
+        key = noise_key(seed, start // batch_size)
+        yield to_uint8(np.asarray(_generate(recipe, state, zb, yb, use_ema=use_ema, key=key))[:valid])
 
 
 def _features(batches: Iterable[np.ndarray], net, *, num, keep_features, keep_probs, progress):

@@ -15,7 +15,8 @@ def build_dataset(config: Config) -> data_lib.Dataset:
         raise UserError(f"unknown data.augment policy {unknown}; choose from {', '.join(AUGMENT_POLICIES)}")
     try:
         return data_lib.get_dataset(config.data.name, image_size=config.data.image_size, data_dir=config.data.dir or None,
-                                    seq_len=config.data.seq_len, text_level=config.data.text_level)
+                                    seq_len=config.data.seq_len, text_level=config.data.text_level,
+                                    limit=config.data.limit)
     except UserError:
         raise
     except (ValueError, OSError) as e:

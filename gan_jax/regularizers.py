@@ -112,21 +112,35 @@ def clip_weights(params, c: float):
     return jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
 
 
-def _kernel_matrices(params):
-    """Every parameter with ndim >= 2 as a (fan_in, fan_out) matrix (Flax kernels are (..., in, out))."""
-    return [p.reshape((-1, p.shape[-1])) for p in jax.tree.leaves(params) if p.ndim >= 2]
+#: parameters under a module of one of these names are left out of ``orthogonal_penalty``: BigGAN's
+#: shared class embedding (``BigGANGenerator``'s ``shared``), which the paper and BigGAN-PyTorch
+#: (``utils.ortho``'s blacklist) exclude
+ORTHO_EXCLUDE = ("shared",)
 
 
-def orthogonal_penalty(params) -> Array:
+def _path_names(path) -> tuple[str, ...]:
+    return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def _kernel_matrices(params, exclude: tuple[str, ...] = ORTHO_EXCLUDE):
+    """Every parameter with ndim >= 2 as a (fan_in, fan_out) matrix (Flax kernels are (..., in, out)),
+    except those with a module name in ``exclude`` on their path."""
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    return [p.reshape((-1, p.shape[-1])) for path, p in leaves
+            if p.ndim >= 2 and not set(_path_names(path)[:-1]) & set(exclude)]
+
+
+def orthogonal_penalty(params, exclude: tuple[str, ...] = ORTHO_EXCLUDE) -> Array:
     """BigGAN orthogonal regularisation (Brock et al. 2019): sum_W ||W^T W * (1 - I)||_F^2.
 
     Only the off-diagonal entries are penalised (the filters' norms are free), over every
     kernel with ndim >= 2 reshaped to (fan_in, fan_out), i.e. between output filters
-    (PyTorch's ``W.view(out, -1)`` rows). BigGAN's hand-written gradient
+    (PyTorch's ``W.view(out, -1)`` rows), except the parameters of modules named in ``exclude``
+    (default ``ORTHO_EXCLUDE``: BigGAN's shared class embedding). BigGAN's hand-written gradient
     ``2 (W W^T * (1 - I)) W`` is half the gradient of this sum; use beta/2 for their beta.
     """
     total = jnp.zeros((), jnp.float32)
-    for w in _kernel_matrices(params):
+    for w in _kernel_matrices(params, exclude):
         gram = w.T @ w
         off = gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))
         total = total + jnp.sum(off**2)

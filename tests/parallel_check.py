@@ -61,7 +61,7 @@ WORKERS = int(os.environ.get("PARALLEL_CHECK_WORKERS", "0")) or max(1, min(4, os
 #: e.g. with a jaxlib that no longer knows one of them: unknown XLA flags abort the process).
 FAST_COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false --xla_llvm_disable_expensive_passes=true"
 CONFIGS = ("dcgan_bn_acgan", "mlp_gp_r1_lazy", "dcgan_diffaug_noise_dragan", "mlp_relativistic_hist_n_critic2", "cycle_toy",
-           "cyclegan_pool")
+           "cyclegan_pool", "stylegan2_ada")
 
 
 def main(argv: list[str]) -> int:
@@ -186,9 +186,27 @@ def main(argv: list[str]) -> int:
         recipe, state = build(jax.random.PRNGKey(8))[0], jax.jit(lambda rng: build(rng)[1])(jax.random.PRNGKey(8))
         return recipe, state, {"a": images(8), "b": images(9)}, {"nets": ("G_ab", "G_ba", "D_a", "D_b"), "extra": ("pools",)}
 
+    def stylegan2_ada():
+        # StyleGAN2-ADA: minibatch std over the global batch (all_gather under pmap), style mixing, noise
+        # inputs, w_avg / pl_mean / ADA's p in extra (global means), lazy Greg and Dreg every 2 steps,
+        # R1 and the path length through second-order gradients, p adjusted after every step
+        from gan_jax.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, num_ws
+        from gan_jax.recipes.stylegan2 import StyleGAN2Spec, stylegan2
+
+        spec = StyleGAN2Spec(z_dim=8, num_ws=num_ws(16), batch_size=GLOBAL_BATCH, g_reg_every=2, d_reg_every=2, ema=EMA(0.9),
+                             augment="ada", augment_p=0.5, ada_interval=1, ada_kimg=0.1)
+        g = StyleGAN2Generator(image_shape=IMAGE, z_dim=8, w_dim=8, mapping_layers=2, channel_base=64, channel_max=4)
+        d = StyleGAN2Discriminator(resolution=16, channel_base=64, channel_max=4, mbstd_group=4)
+        tx = optax.sgd(1e-2)
+        build = lambda rng: stylegan2(generator=g, discriminator=d, g_tx=tx, d_tx=tx, spec=spec, image_shape=IMAGE, rng=rng)
+        recipe, state = build(jax.random.PRNGKey(9))[0], jax.jit(lambda rng: build(rng)[1])(jax.random.PRNGKey(9))
+        return recipe, state, {"x": images(10)}, {"extra": ("w_avg", "pl_mean", "ada"), "lazy": ("Greg", "Dreg"), "variants": 2,
+                                                  "metric_steps": {"loss/g_pl": (0,), "penalty/r1": (0,)}}
+
     makers = {"dcgan_bn_acgan": dcgan_bn_acgan, "mlp_gp_r1_lazy": mlp_gp_r1_lazy,
               "dcgan_diffaug_noise_dragan": dcgan_diffaug_noise_dragan,
-              "mlp_relativistic_hist_n_critic2": mlp_relativistic_hist_n_critic2, "cycle_toy": cycle, "cyclegan_pool": cyclegan_pool}
+              "mlp_relativistic_hist_n_critic2": mlp_relativistic_hist_n_critic2, "cycle_toy": cycle, "cyclegan_pool": cyclegan_pool,
+              "stylegan2_ada": stylegan2_ada}
 
     # ------------------------------------------------------------------------- comparison
 

@@ -334,3 +334,101 @@ def test_torch_translation_steps():
             stored = (stored - {got}) | {new}
     assert set(pool.images.view(-1).tolist()) == stored
     assert ImagePool(0).query(x).data_ptr() == x.data_ptr()
+
+
+# ----------------------------------------------------------------------------- StyleGAN2 and BigGAN
+
+
+def test_step_throughput_stylegan2_biggan(tmp_path):
+    """stylegan2-32 (with its lazy R1 step) and biggan-32 (n_critic 1 here: fewer unrolled D updates to
+    compile) through the benchmark on both frameworks, width 4, batch 4, one round: one process per
+    model, each on its own core, run at once. Then, in this process: all four rows' PyTorch
+    networks have gan_jax's parameter counts (jax.eval_shape, meta device), and one eager
+    stylegan2-64 step with every lazy phase (path length, R1) and one without."""
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true".strip()
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
+    cpus = sorted(os.sched_getaffinity(0))
+    runs = {"stylegan2-32": [], "biggan-32": ["--n-critic", "1"]}
+    procs = {}
+    for k, (model, extra) in enumerate(runs.items()):
+        cpu = cpus[k % len(cpus)]  # one core each (the benchmark then runs torch with 1 thread)
+        procs[model] = subprocess.Popen(
+            [sys.executable, str(BENCH / "step_throughput.py"), "--models", model, "--variants", "jit,eager", "--width", "4", "--batch", "4",
+             "--reps", "1", "--scan-k", "1", "--peak-tflops", f"float32={QUICK_PEAK}", "--peak-source", "test",
+             "--forbid-imports", "grain,tensorflow_datasets,tensorflow", "--out", str(tmp_path / f"{model}.jsonl"), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, preexec_fn=lambda c=cpu: os.sched_setaffinity(0, {c}))
+    lines = []
+    try:
+        for model, proc in procs.items():
+            out, err = proc.communicate(timeout=400)
+            assert proc.returncode == 0, err[-3000:]
+            got = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            assert got == [json.loads(line) for line in (tmp_path / f"{model}.jsonl").read_text().splitlines()]
+            lines += got
+    finally:
+        for proc in procs.values():  # a failure or timeout above: stop the other run too
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert sorted((r["model"], r["framework"], r["variant"]) for r in lines) == sorted(
+        (m, fw, v) for m in runs for fw, v in (("jax", "jit"), ("torch", "eager")))
+    for r in lines:
+        assert FIELDS <= r.keys(), FIELDS - r.keys()
+        assert "error" not in r and "skipped" not in r, r.get("error") or r.get("skipped")
+        assert r["batch"] == 4 and r["width"] == 4 and r["threads"]["torch"] == 1 and len(r["loadavg_end"]) == 3
+        assert r["images_per_sec"] > 0 and abs(r["images_per_sec"] * r["seconds_per_step"] - 4 * r["real_batches_per_step"]) < 2e-2
+        assert r["n_params_match"] is True and r["n_params_g"] > r["n_params_d"] > 0
+        # XLA's count of the jax step (lax.conv: the jit variant's own) against the hand count of the reference step
+        assert r["flops_per_step"] > 0 and "this run's jax jit variant" in r["flops_source"]
+        assert 0.8 < r["flops_per_step"] / r["flops_per_step_analytic"] < 1.4, r
+        assert r["mfu"] == pytest.approx(r["flops_per_step"] / r["seconds_per_step"] / 1e12 / QUICK_PEAK, rel=1e-3)
+    for model in runs:
+        rows = [r for r in lines if r["model"] == model]
+        assert len({(r["n_params_g"], r["n_params_d"], r["flops_per_step"]) for r in rows}) == 1, model
+    for r in (r for r in lines if r["model"] == "stylegan2-32"):
+        # the cifar preset at width 4: widths 512 x 4/64 everywhere, orig D, mbstd 32 -> the whole batch of 4, no path length
+        assert (r["arch"], r["preset"], r["d_architecture"], r["mapping_layers"], r["mbstd_group"], r["mbstd_group_effective"]) == (
+            "stylegan2", "cifar", "orig", 2, 32, 4)
+        assert set(r["widths"].values()) == {32} and r["real_batches_per_step"] == 1 and r["pl_weight"] == 0 and r["r1_gamma"] == 0.01
+        # the lazy step (Dreg: R1 through a double backward) timed on its own
+        assert r["lazy_phases"] == ["Dreg"] and r["seconds_per_step_lazy"] > 0 and r["images_per_sec_lazy"] > 0
+        assert r["flops_per_step_lazy_analytic"] > r["flops_per_step_analytic"]
+        assert r.get("modconv", "grouped") == "grouped" and "Gmain + Dmain" in r["notes"]
+    for r in (r for r in lines if r["model"] == "biggan-32"):
+        assert (r["arch"], r["num_classes"], r["attention"], r["g_width"], r["d_width"], r["loss"], r["n_critic"]) == (
+            "biggan", 10, [16], 6, 3, "hinge", 1)
+        assert r["real_batches_per_step"] == 1 and "--n-critic 1" in r["n_critic_override"] and r["lazy_phases"] == []
+
+    # --- in process: the four rows' networks match (shapes only), and the PyTorch StyleGAN2 phases run
+    import jax
+    import torch_biggan
+    import torch_stylegan2
+    from step_throughput import BIGGAN_MODELS, STYLEGAN2_MODELS, _built_init, get_model, stylegan2_settings
+
+    from gan_jax import engine
+
+    for name in (*STYLEGAN2_MODELS, *BIGGAN_MODELS):
+        m = get_model(name, 8)
+        shapes = jax.eval_shape(_built_init(m, 4, []))
+        jax_counts = {k: engine.param_count(shapes.nets[k].params) for k in ("G", "D")}
+        with torch.device("meta"):
+            if name in STYLEGAN2_MODELS:
+                nets = torch_stylegan2.build_networks(stylegan2_settings(m, 4))
+            else:
+                nets = dict(zip("GD", torch_biggan.build_models(m, spectral_norm=False)))
+        assert jax_counts == {k: torch_stylegan2.n_params(n) for k, n in nets.items()}, name
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        settings = stylegan2_settings(get_model("stylegan2-64", 4), 4)
+        assert (settings["d_architecture"], settings["mbstd_group"], settings["pl_weight"], settings["style_mixing"]) == ("resnet", 4, 2.0, 0.9)
+        for modconv in torch_stylegan2.MODCONV_IMPLS:
+            gan = torch_stylegan2.TorchStyleGAN2(settings, modconv=modconv)
+            real = torch.rand(4, 3, 64, 64) * 2 - 1
+            before = [p.detach().clone() for p in gan.G_ema.parameters()]
+            lazy, main = gan.step(real, 0), gan.step(real, 1)
+            assert set(lazy) == {"loss/g", "loss/g_pl", "loss/d", "loss/d_r1"} and set(main) == {"loss/g", "loss/d"}, modconv
+            assert all(torch.isfinite(v) for v in (*lazy.values(), *main.values())) and gan.pl_mean > 0, modconv
+            assert any(not torch.equal(a, b) for a, b in zip(before, gan.G_ema.parameters())), modconv
+    finally:
+        torch.set_num_threads(threads)

@@ -21,6 +21,11 @@ def test_every_experiment_loads_and_builds():
             if not data_dir.is_dir():
                 continue
             small = apply_overrides(config, ["model.emb_dim=4", "model.hidden_dim=4", "model.d_emb_dim=4", f"data.dir={data_dir}"])
+        elif config.family == "stylegan2":
+            # tiny widths; a folder experiment gets the embedded digits (its folder is the user's)
+            small = apply_overrides(config, ["model.channel_base=64", "model.channel_max=8", "model.z_dim=8", "model.w_dim=8",
+                                             *([f"data.dir={data_dir}"] if data_dir.is_dir() else []),
+                                             *(["data.name=digits", "recipe.augment=ada"] if config.data.name.startswith("folder:") else [])])
         elif config.family == "translation":
             # the embedded paired digits: deriving CIFAR-10 edges / MNIST-M decodes 60k JPEGs (tests/test_translation.py
             # trains both recipes; tests/test_translation_data.py builds the datasets from small files)

@@ -181,7 +181,15 @@ def _image_size(name: str, image_size: int | None, default: int) -> int:
     return size
 
 
-def _image_dataset(name: str, image_size: int | None, data_dir: str | None, split: str) -> Dataset:
+def _check_limit(name: str, limit: int, size: int) -> int:
+    if limit < 0:
+        raise DatasetError(f"data.limit must be >= 0 (0: the whole split), got {limit}")
+    if limit > size:
+        raise DatasetError(f"data.limit={limit} exceeds the {size} examples of dataset {name!r}")
+    return limit
+
+
+def _image_dataset(name: str, image_size: int | None, data_dir: str | None, split: str, limit: int = 0) -> Dataset:
     from gan_jax.data.pipeline import batch_reader, batch_stream
 
     spec = IMAGE_SPECS[name]
@@ -191,18 +199,20 @@ def _image_dataset(name: str, image_size: int | None, data_dir: str | None, spli
         name=name,
         data_shape=(size, size, spec.native_shape[2]),
         num_classes=spec.num_classes,
-        stream=functools.partial(batch_stream, source, batch_reader(source, _fit(spec, size), spec.label_key)),
+        stream=functools.partial(batch_stream, source, batch_reader(source, _fit(spec, size), spec.label_key),
+                                 limit=_check_limit(name, limit, len(source))),
     )
 
 
-def _folder_dataset(name: str, image_size: int | None) -> Dataset:
+def _folder_dataset(name: str, image_size: int | None, limit: int = 0) -> Dataset:
     from gan_jax.data.folder import load_folder
     from gan_jax.data.pipeline import ArraySource, batch_reader, batch_stream
 
     size = _image_size(name, image_size, FOLDER_DEFAULT_SIZE)
     source = ArraySource(load_folder(name[len(FOLDER_PREFIX):], size))
     return Dataset(name=name, data_shape=source.images.shape[1:], num_classes=0,
-                   stream=functools.partial(batch_stream, source, batch_reader(source, lambda im: im, None)))
+                   stream=functools.partial(batch_stream, source, batch_reader(source, lambda im: im, None),
+                                            limit=_check_limit(name, limit, len(source))))
 
 
 def _digits(image_size: int | None = None) -> Dataset:
@@ -239,7 +249,7 @@ def _known_names() -> str:
 
 
 def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | None = None, split: str = "train", seq_len: int = 0,
-                text_level: str = "char") -> Dataset:
+                text_level: str = "char", limit: int = 0) -> Dataset:
     """The dataset called ``name`` (see the module docstring); raises ``DatasetError``/``DatasetNotFoundError``.
 
     Text datasets (``seqgan_oracle``, ``seqgan_random``, ``poems_zh_5``, ``poems_zh_7``,
@@ -248,6 +258,8 @@ def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | Non
     and ignore ``split``."""
     from gan_jax.data import oracle, text, translation
 
+    if limit and name not in IMAGE_SPECS and not name.startswith(FOLDER_PREFIX):
+        raise DatasetError(f"data.limit applies to image datasets ({', '.join(IMAGE_SPECS)}, {FOLDER_PREFIX}<path>), not {name!r}")
     if name in oracle.ORACLE_DATASETS:
         if seq_len not in (0, oracle.LENGTH):
             raise DatasetError(f"the SeqGAN oracle's sequences have {oracle.LENGTH} tokens, got data.seq_len={seq_len}")
@@ -260,9 +272,9 @@ def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | Non
     if name in DATASETS:
         return DATASETS[name](image_size)
     if name in IMAGE_SPECS:
-        return _image_dataset(name, image_size, data_dir, split)
+        return _image_dataset(name, image_size, data_dir, split, limit)
     if name.startswith(FOLDER_PREFIX):
-        return _folder_dataset(name, image_size)
+        return _folder_dataset(name, image_size, limit)
     raise DatasetError(f"unknown dataset {name!r}; available: {_known_names()}")
 
 

@@ -6,4 +6,5 @@ A family module defines ``ModelConfig`` and ``RecipeConfig`` (the config's ``mod
 """
 
 #: family name -> module
-FAMILIES = {"classic": "gan_jax.families.classic", "text": "gan_jax.families.text", "translation": "gan_jax.families.translation"}
+FAMILIES = {"classic": "gan_jax.families.classic", "text": "gan_jax.families.text", "translation": "gan_jax.families.translation",
+            "stylegan2": "gan_jax.families.stylegan2"}

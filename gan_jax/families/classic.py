@@ -1,6 +1,6 @@
 """The classic family's config sections and builder: ``Config`` -> models, optimizers, ``ClassicSpec``.
 
-``model``: MLP, DCGAN or SNGAN ResNet G/D and their conditioning. ``recipe``: loss, n_critic,
+``model``: MLP, DCGAN, SNGAN ResNet or BigGAN G/D and their conditioning. ``recipe``: loss, n_critic,
 optimizers and learning rates (TTUR), EMA, penalties and the other tricks of
 ``gan_jax.recipes.classic``. Every config problem is one ``UserError`` line.
 """
@@ -22,10 +22,10 @@ from gan_jax.regularizers import Penalty, dragan_penalty, gradient_penalty, one_
 
 @dataclasses.dataclass
 class ModelConfig:
-    #: "dcgan", "mlp" or "sngan" (SNGAN ResNet, 32/48/64 px)
+    #: "dcgan", "mlp", "sngan" (SNGAN ResNet, 32/48/64 px) or "biggan" (BigGAN, 32/64/128 px, class-conditional)
     arch: str = "dcgan"
     z_dim: int = 100
-    #: DCGAN channel widths (ngf / ndf)
+    #: DCGAN channel widths (ngf / ndf); the channel unit ``ch`` of the SNGAN and BigGAN ResNets
     g_width: int = 64
     d_width: int = 64
     d_batch_norm: bool = True
@@ -42,8 +42,18 @@ class ModelConfig:
     d_spectral_norm: bool = False
     #: class conditioning: "none"; "concat" (one-hot concatenated to z and to D's input:
     #: mlp, dcgan); "projection" (conditional BatchNorm in G + projection D: sngan);
-    #: "acgan" (G conditioned as above, D with an auxiliary classifier head: dcgan, sngan)
+    #: "acgan" (G conditioned as above, D with an auxiliary classifier head: dcgan, sngan);
+    #: biggan is always "projection" (shared class embedding in G's conditional BatchNorm + projection D)
     conditioning: str = "none"
+    #: BigGAN: size of G's shared class embedding
+    biggan_shared_dim: int = 128
+    #: BigGAN: resolutions after whose G/D blocks a self-attention layer sits (() = none; sizes a
+    #: network does not have are ignored, as in the reference)
+    biggan_attention: tuple[int, ...] = (64,)
+    #: BigGAN: hierarchical z (split into one chunk per G block plus one; model.z_dim must divide)
+    biggan_hierarchical: bool = True
+    #: BigGAN weight initialisation: "ortho" (the reference default, StudioGAN), "N02" (BigGAN-PyTorch's CIFAR script) or "glorot"
+    biggan_init: str = "ortho"
 
 
 @dataclasses.dataclass
@@ -66,6 +76,8 @@ class RecipeConfig:
     #: ... with a StyleGAN2-style ramp-up: half-life at most ema_rampup x steps so far (0 = plain
     #: decay); 0.01 measured best of 0.05/0.02/0.01 early in DCGAN training (benchmarks/ema_sweep.py)
     ema_rampup: float = 0.01
+    #: before this step the EMA copies the generator (BigGAN's ema_start; 0 = off)
+    ema_start: int = 0
     label_smoothing: float = 0.0
     pack: int = 1
     #: WGAN-GP weight (lambda; 0 = off) and its one-sided variant
@@ -98,13 +110,16 @@ class RecipeConfig:
 
 CONDITIONINGS = ("none", "concat", "projection", "acgan")
 #: which conditioning each architecture supports
-_ARCH_CONDITIONING = {"mlp": ("none", "concat"), "dcgan": ("none", "concat", "acgan"), "sngan": ("none", "projection", "acgan")}
+_ARCH_CONDITIONING = {"mlp": ("none", "concat"), "dcgan": ("none", "concat", "acgan"), "sngan": ("none", "projection", "acgan"),
+                      "biggan": ("projection",)}
 
 
 def build_models(config: Config, dataset):
     m = config.model
     if m.arch not in _ARCH_CONDITIONING:
         raise UserError(f"unknown model.arch {m.arch!r}; choose one of {sorted(_ARCH_CONDITIONING)}")
+    if m.arch == "biggan" and dataset.num_classes < 1:
+        raise UserError(f"model.arch=biggan is class-conditional; dataset {dataset.name!r} has no labels")
     if m.conditioning not in CONDITIONINGS:
         raise UserError(f"unknown model.conditioning {m.conditioning!r}; choose one of {CONDITIONINGS}")
     if m.conditioning not in _ARCH_CONDITIONING[m.arch]:
@@ -142,6 +157,8 @@ def build_models(config: Config, dataset):
                 spectral_norm=m.d_spectral_norm,
             ),
         )
+    if m.arch == "biggan":
+        return _biggan(m, dataset, size, n_cls)
     if size not in models.sngan.SUPPORTED_SIZES:
         raise UserError(f"the SNGAN ResNet supports image sizes {list(models.sngan.SUPPORTED_SIZES)}, got {size} (set data.image_size)")
     return (
@@ -152,6 +169,25 @@ def build_models(config: Config, dataset):
             num_classes=n_cls if m.conditioning == "projection" else 0,
             aux_classes=aux,
         ),
+    )
+
+
+def _biggan(m: ModelConfig, dataset, size: int, n_cls: int):
+    from gan_jax.models import biggan
+
+    if size not in biggan.SUPPORTED_SIZES:
+        hint = " (MNIST: data.image_size=32 zero-pads it)" if size == 28 else " (set data.image_size)"
+        raise UserError(f"model.arch=biggan supports image sizes {list(biggan.SUPPORTED_SIZES)}, got {size}{hint}")
+    if m.biggan_init not in biggan.INITS:
+        raise UserError(f"unknown model.biggan_init {m.biggan_init!r}; choose one of {biggan.INITS}")
+    chunks = biggan.num_z_chunks(size)
+    if m.biggan_hierarchical and m.z_dim % chunks:
+        raise UserError(f"model.biggan_hierarchical splits z into {chunks} chunks at {size} px: model.z_dim={m.z_dim} is not divisible by {chunks}")
+    attention = tuple(m.biggan_attention)
+    return (
+        models.BigGANGenerator(image_shape=dataset.data_shape, ch=m.g_width, z_dim=m.z_dim, shared_dim=m.biggan_shared_dim, num_classes=n_cls,
+                               attention_resolutions=attention, hierarchical=m.biggan_hierarchical, weight_init=m.biggan_init),
+        models.BigGANDiscriminator(ch=m.d_width, num_classes=n_cls, attention_resolutions=attention, weight_init=m.biggan_init),
     )
 
 
@@ -171,7 +207,7 @@ def build_spec(config: Config, num_classes: int) -> ClassicSpec:
         penalties.append(Penalty("dragan", dragan_penalty, r.dragan_weight, every))
     conditioning = config.model.conditioning
     try:
-        ema = EMA(r.ema_decay, rampup=r.ema_rampup) if r.ema_decay else None
+        ema = EMA(r.ema_decay, rampup=r.ema_rampup, start=r.ema_start) if r.ema_decay else None
         return ClassicSpec(
             z_dim=config.model.z_dim,
             loss=r.loss,
@@ -230,7 +266,7 @@ def build(config: Config, dataset) -> tuple[Recipe, TrainState]:
     spec = build_spec(config, dataset.num_classes)
     lazy = r.d_reg_every if (r.d_reg_rescale and r.d_reg_every > 1 and spec.d_penalties) else 1
     try:
-        return classic_gan(
+        recipe, state = classic_gan(
             generator=generator,
             discriminator=discriminator,
             g_tx=_optimizer(r.optimizer, _schedule(r.lr_g, r.lr_schedule, t.steps), r.b1, r.b2),
@@ -242,3 +278,6 @@ def build(config: Config, dataset) -> tuple[Recipe, TrainState]:
         )
     except ValueError as e:
         raise UserError(str(e).replace("model.d_batch_norm=false", "--set model.d_batch_norm=false")) from None
+    if config.model.arch == "biggan":  # BigGAN's truncation trick: z = psi * N(0, 1) truncated to [-2, 2]
+        recipe = dataclasses.replace(recipe, truncation="z")
+    return recipe, state

@@ -7,7 +7,8 @@ Every generator is called as ``G(z, y=None, *, train)`` and every discriminator 
 
 An ACGAN discriminator (``aux_classes > 0``) returns ``(logits, class_logits)``.
 Spectrally normalised layers keep their power-iteration vectors in the ``"spectral"``
-collection (``SN_COLLECTION``), updated by the train step's D update.
+collection (``SN_COLLECTION``), updated by the train step's D update; BigGAN's generator keeps
+its own in ``biggan.G_SN_COLLECTION``, advanced by its training-mode passes (``gan_jax.models.biggan``).
 
 Translation models (``gan_jax.models.translation``: U-Net, PatchGAN, ResNet generator) map
 images to images: ``G(x, *, train)``, ``D(x, *, train) -> (batch, h, w)`` patch logits.
@@ -16,6 +17,7 @@ Sequence models (``gan_jax.models.text``) take token ids instead: ``G(tokens)`` 
 teacher-forced logits and ``G.sample(keys)`` sequences; ``D(tokens or one-hots) -> logits``.
 """
 
+from gan_jax.models.biggan import BigGANDiscriminator, BigGANGenerator, LinearConditionalBatchNorm
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_jax.models.sngan import ConditionalBatchNorm, SNGANDiscriminator, SNGANGenerator
@@ -24,6 +26,9 @@ from gan_jax.models.text import LSTMDiscriminator, LSTMGenerator, SeqGANDiscrimi
 from gan_jax.models.translation import PatchGANDiscriminator, ResNetGenerator, UNetGenerator
 
 __all__ = [
+    "BigGANDiscriminator",
+    "BigGANGenerator",
+    "LinearConditionalBatchNorm",
     "ConditionalBatchNorm",
     "DCGANDiscriminator",
     "DCGANGenerator",

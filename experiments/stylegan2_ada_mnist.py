@@ -1,0 +1,27 @@
+"""StyleGAN2-ADA on 1,000 MNIST images: the limited-data setting of Karras et al. 2020b, sized for 2 CPU cores.
+
+``stylegan2_mnist`` (the reference's ``auto`` configuration at small widths) at half its widths
+(min(512 / res, 32): a quarter of the FLOPs, so both arms of the comparison fit a CPU session)
+trained on the first 1,000 MNIST training images only (``data.limit``), with adaptive
+discriminator augmentation: the
+``bgc`` pipeline on every image D sees, p adjusted every 4 steps towards E[sign D(real)] = 0.6 at
+500 kimg per unit (stylegan2-ada-pytorch ``--aug=ada --target=0.6``; p starts at 0). The
+baseline without augmentation: ``--set recipe.augment=none``. Metrics are against the full
+60,000-image training set, as the paper does.
+
+Data:      MNIST. Offline: data.dir (or GAN_JAX_DATA_DIR) holding mnist.npz.
+Command:   gan-jax train stylegan2_ada_mnist --workdir runs/stylegan2_ada_mnist --set data.dir=../shared/datasets
+Runtime:   see README "StyleGAN2 and BigGAN".
+Result:    README "StyleGAN2 and BigGAN": fid_mnist with and without ADA, and p over training.
+"""
+
+import dataclasses
+
+from gan_jax.experiments.stylegan2_mnist import get_config as base
+
+
+def get_config():
+    config = base()
+    return dataclasses.replace(config, experiment="stylegan2_ada_mnist", data=dataclasses.replace(config.data, limit=1000),
+                               model=dataclasses.replace(config.model, channel_base=512, channel_max=32),
+                               recipe=dataclasses.replace(config.recipe, augment="ada", ada_pipeline="bgc"))
