@@ -272,7 +272,7 @@ def _interpolate(args) -> int:
 def _mix(args) -> int:
     from gan_jax.config import UserError
     from gan_jax.images import image_grid, to_uint8
-    from gan_jax.sampling import check_truncation, style_mix
+    from gan_jax.sampling import check_truncation, coarse_layers, style_mix
 
     out = Path(args.out)
     if out.suffix != ".png":
@@ -304,7 +304,7 @@ def _mix(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(out)
     n_ws = state.nets[recipe.generator].module.num_ws
-    a, b = layers or (0, n_ws // 2)
+    a, b = layers or coarse_layers(n_ws)
     print(f"wrote a {args.rows}x{args.cols} style-mixing grid (layers {a}-{b} of {n_ws} from the column sources) to {out}")
     return 0
 

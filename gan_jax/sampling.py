@@ -18,7 +18,7 @@ from gan_jax.engine import Recipe, TrainState, apply_network
 from gan_jax.images import image_grid, save_image_grid, save_scatter, to_uint8
 
 __all__ = ["fixed_latents", "class_rows", "generate", "sample", "sample_grid", "write_samples", "interpolate", "interpolation_grid",
-           "check_truncation", "mapped_w", "synthesize", "style_mix", "interpolate_w"]
+           "check_truncation", "mapped_w", "synthesize", "coarse_layers", "style_mix", "interpolate_w"]
 
 
 def check_truncation(recipe: Recipe, truncation: float | None) -> None:
@@ -175,6 +175,11 @@ def synthesize(recipe: Recipe, state: TrainState, ws: jax.Array, *, use_ema: boo
     return np.asarray(apply_network(net, ws, keys, ema=use_ema and net.ema is not None, method="synthesis"))
 
 
+def coarse_layers(num_ws: int) -> tuple[int, int]:
+    """The style layers ``style_mix`` takes from its column sources by default: the coarse half."""
+    return 0, num_ws // 2
+
+
 def style_mix(recipe: Recipe, state: TrainState, *, rows: int = 4, cols: int = 4, layers: tuple[int, int] | None = None, seed: int = 0,
               use_ema: bool = True, truncation: float | None = None, label: int | None = None) -> np.ndarray:
     """A (rows + 1) x (cols + 1) grid of images, as the reference's ``style_mixing.py``.
@@ -185,7 +190,7 @@ def style_mix(recipe: Recipe, state: TrainState, *, rows: int = 4, cols: int = 4
     """
     net = _style_generator(recipe, state)
     n_ws = net.module.num_ws
-    a, b = layers if layers is not None else (0, n_ws // 2)
+    a, b = layers if layers is not None else coarse_layers(n_ws)
     if not 0 <= a < b <= n_ws:
         raise ValueError(f"style layers must satisfy 0 <= a < b <= {n_ws}, got {a}-{b}")
     z = fixed_latents(recipe, rows + cols, seed)
