@@ -30,6 +30,9 @@ from fingerprints_v1 import EMA_RAMPUP, EXPERIMENTS, STEPS, overrides  # noqa: E
 #: give the recipe of b015e1b (DCGAN models there used Flax's default initialisation: model.weight_init=flax)
 V1_RECIPES: dict[str, list[str]] = {
     "dcgan_mnist": ["model.g_width=32", "model.d_width=32", "recipe.ema_decay=0.99"],
+    "sngan_cifar10": ["recipe.lr_schedule=constant"],
+    "cgan_mnist": ["model.weight_init=flax"],
+    "wgan_gp_cifar10": ["recipe.lr_g=1e-4", "recipe.lr_d=1e-4", "recipe.lr_schedule=constant"],
     "dcgan_digits": ["data.image_size=32", "model.g_width=32", "model.d_width=32", "recipe.ema_decay=0.99", "train.steps=1500",
                      "data.augment="],
 }

@@ -40,14 +40,27 @@ class Family:
     #: BatchNorm in D (DCGAN only; the SNGAN D and the MLP D have none)
     d_batch_norm: bool = True
     d_spectral_norm: bool = False
-    #: "none", "concat" (one-hot labels concatenated: mlp, dcgan) or "projection" (sngan: conditional BN in G, projection D)
+    #: "none", "concat" (one-hot labels concatenated: mlp, dcgan), "acgan" (dcgan: concat in G, classifier head in D) or
+    #: "projection" (sngan: conditional BN in G, projection D)
     conditioning: str = "none"
     num_classes: int = 0
-    #: a name in gan_jax.losses.LOSSES: "nonsaturating", "hinge" or "wasserstein" here
+    #: a name in gan_jax.losses.LOSSES: "nonsaturating", "least_squares", "hinge" or "wasserstein" here
     loss: str = "nonsaturating"
     n_critic: int = 1
     #: WGAN-GP weight (lambda), 0 = off
     gp_weight: float = 0.0
+    #: DRAGAN penalty weight (lambda), 0 = off
+    dragan_weight: float = 0.0
+    #: WGAN weight clipping c: every D parameter clamped to [-c, c] after each D update (0 = off)
+    weight_clip: float = 0.0
+    #: ACGAN class cross-entropy weight (``conditioning="acgan"``)
+    aux_weight: float = 0.0
+    #: "adam" or "rmsprop" (the WGAN reference: PyTorch ``RMSprop(lr)``; betas unused)
+    optimizer: str = "adam"
+    #: "constant" or "linear" (to 0 over the run's G / D updates, as gan_jax's ``recipe.lr_schedule``)
+    lr_schedule: str = "constant"
+    #: "normal": the DCGAN paper's N(0, 0.02) init (gan_jax's ``model.weight_init``); "": PyTorch's defaults
+    weight_init: str = ""
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -125,9 +138,9 @@ FAMILIES: dict[str, Family] = {
     ),
     # experiments/sngan_cifar10.py: ResNet G 256 / D 128 channels, SN in D, hinge, n_critic 5, Adam 2e-4 (0, 0.9)
     "sngan32": Family("sngan32", g_width=256, d_width=128, d_batch_norm=False, d_spectral_norm=True, experiment="sngan_cifar10", **_SNGAN),
-    # experiments/wgan_gp_cifar10.py: the same ResNet without SN, 128 / 128, Wasserstein + GP 10, Adam 1e-4 (0, 0.9)
+    # experiments/wgan_gp_cifar10.py: the same ResNet without SN, 128 / 128, Wasserstein + GP 10, Adam 2e-4 (0, 0.9)
     "wgan_gp32": Family(
-        "wgan_gp32", g_width=128, d_width=128, d_batch_norm=False, gp_weight=10.0, lr_g=1e-4, lr_d=1e-4, experiment="wgan_gp_cifar10",
+        "wgan_gp32", g_width=128, d_width=128, d_batch_norm=False, gp_weight=10.0, experiment="wgan_gp_cifar10",
         **{**_SNGAN, "loss": "wasserstein"},
     ),
     # experiments/sngan_proj_cifar10.py: conditional BN in G + projection D (10 classes)

@@ -1,26 +1,33 @@
 """Sample quality of a gan_jax recipe against plain PyTorch training the same recipe, in one run.
 
     python benchmarks/quality_vs_torch.py dcgan_mnist --data-dir ../shared/datasets \
-        [--steps 3000] [--seeds 0,1,2] [--num 10000] [--set key=value ...] [--out results.json]
+        [--steps 3000] [--seeds 0,1,2] [--num 10000] [--set key=value ...] [--out results.json] [--grids DIR]
 
 For each seed, both frameworks train the experiment's networks (same architecture and parameter
-count, checked; the same initialisation distribution: N(0, 0.02) for DCGAN) with the same loss,
-optimiser, batch size and number of steps, on the same real batches in the same order (gan_jax's
-data stream with the seed), and both generators are scored by the same code
+count, checked; the DCGAN paper's N(0, 0.02) init where the experiment has it, otherwise each
+framework's default init) with the same loss, optimiser, learning-rate schedule, penalties, batch
+size and number of steps, on the same real batches in the same order (gan_jax's data stream with
+the seed; ``n_critic`` batches per step), and both generators are scored by the same code
 (``gan_jax.evaluate.score_images``: the dataset's classifier FID / KID / precision-recall on
-``--num`` samples). gan_jax runs its real driver (``train_and_evaluate``) and is scored with its
-raw generator and with its EMA generator (what ``gan-jax sample`` gives by default); PyTorch is
-the paper's recipe without EMA, sampled in eval mode (BatchNorm running statistics), as gan_jax's
-raw generator is. The PyTorch side is ``torch_models.py`` (the ``bench`` extra).
+``--num`` samples; for class-conditional models also ``acc``, the fraction of samples the
+classifier assigns to the class they were drawn for, balanced classes). gan_jax runs its real
+driver (``train_and_evaluate``) and is scored with its raw generator and with its EMA generator
+(what ``gan-jax sample`` gives by default); PyTorch is the paper's recipe without EMA, sampled in
+eval mode (BatchNorm running statistics), as gan_jax's raw generator is. The PyTorch side is
+``torch_models.TorchGAN`` (the ``bench`` extra), the train step the throughput benchmark times.
 
-Supported so far: the DCGAN experiments with the non-saturating or least-squares loss and one D
-update per step (``dcgan_mnist``, ``dcgan_mnist_tiny``, ``dcgan_cifar10``, ``dcgan_digits``,
-``lsgan_cifar10``; ``dcgan_digits`` with ``--set data.augment=``: the PyTorch side has no DiffAugment).
-Other recipes exit with a one-line message, unless ``--frameworks gan_jax`` (an improved recipe such as
-``dcgan_mnist_plus``, compared with the PyTorch rows of its reference's run).
+PyTorch side: the classic family's DCGAN, MLP and SNGAN-ResNet networks with the
+non-saturating, least-squares, hinge or Wasserstein loss, n_critic, Adam or RMSprop, constant or
+linear learning rate, WGAN-GP, DRAGAN, weight clipping, concat / ACGAN / projection conditioning:
+every ``*_mnist`` / ``*_cifar10`` experiment of that family but the BigGAN ones. Other recipes
+(and tricks: R1, DiffAugment, ...) exit with a one-line message, unless ``--frameworks gan_jax``
+(an improved recipe such as ``dcgan_mnist_plus``, compared with the PyTorch rows of its
+reference's run).
 
 Output: one JSON object per (seed, framework) line on stdout, then a markdown table (mean +- std
-over seeds) on stderr; ``--out`` writes all of it as one JSON file.
+over seeds) on stderr; ``--out`` writes all of it as one JSON file; ``--grids DIR`` saves a
+sample grid of every run (gan_jax: its driver's last grid, EMA generator; PyTorch: the same
+number of samples, eval mode).
 """
 
 from __future__ import annotations
@@ -40,7 +47,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-SUPPORTED_LOSSES = ("nonsaturating", "least_squares")
+SUPPORTED_LOSSES = ("nonsaturating", "least_squares", "hinge", "wasserstein")
+#: architecture -> conditionings the PyTorch side builds (benchmarks/torch_models.py)
+SUPPORTED_CONDITIONING = {"dcgan": ("none", "concat", "acgan"), "mlp": ("none", "concat"), "sngan": ("none", "projection")}
+#: recipe tricks the PyTorch side does not implement (their config field, "off" value)
+UNSUPPORTED_TRICKS = (("r1_gamma", 0), ("r2_gamma", 0), ("gp_one_sided", False), ("hist_weight", 0), ("instance_noise", 0),
+                      ("label_smoothing", 0), ("g_ortho_weight", 0), ("d_ortho_weight", 0), ("pack", 1), ("d_reg_every", 1))
 
 
 def _config(name: str, args, seed: int, *, torch_side: bool = True):
@@ -54,27 +66,56 @@ def _config(name: str, args, seed: int, *, torch_side: bool = True):
     if not torch_side:  # gan_jax alone (e.g. an improved recipe against earlier PyTorch rows): anything goes
         return config
     m, r = config.model, config.recipe
+    if config.family != "classic":
+        raise UserError(f"quality_vs_torch.py has no PyTorch side for the {config.family} family ({name}; use --frameworks gan_jax)")
     problems = []
-    if m.arch != "dcgan":
+    if m.arch not in SUPPORTED_CONDITIONING:
         problems.append(f"model.arch={m.arch}")
+    elif m.conditioning not in SUPPORTED_CONDITIONING[m.arch]:
+        problems.append(f"model.conditioning={m.conditioning} with model.arch={m.arch}")
+    elif m.arch == "mlp" and not m.g_batch_norm:
+        problems.append("model.g_batch_norm=false")
     if r.loss not in SUPPORTED_LOSSES:
         problems.append(f"recipe.loss={r.loss}")
-    if r.n_critic != 1 or r.optimizer != "adam" or r.lr_schedule != "constant" or m.conditioning != "none":
-        problems.append("n_critic/optimizer/schedule/conditioning other than 1/adam/constant/none")
-    tricks = [k for k in ("gp_weight", "r1_gamma", "r2_gamma", "dragan_weight", "weight_clip", "hist_weight", "instance_noise",
-                          "label_smoothing", "g_ortho_weight", "d_ortho_weight") if getattr(r, k)]
-    if tricks or r.pack != 1 or config.data.augment:
-        problems.append("tricks " + ", ".join(tricks or ["pack/augment"]))
+    if r.optimizer not in ("adam", "rmsprop") or r.lr_schedule not in ("constant", "linear"):
+        problems.append(f"recipe.optimizer={r.optimizer} / recipe.lr_schedule={r.lr_schedule}")
+    tricks = [k for k, off in UNSUPPORTED_TRICKS if getattr(r, k) != off] + (["data.augment"] if config.data.augment else [])
+    if tricks:
+        problems.append("tricks " + ", ".join(tricks))
     if problems:
-        raise UserError(f"quality_vs_torch.py supports plain DCGAN recipes so far; {name} has {'; '.join(problems)}")
+        raise UserError(f"quality_vs_torch.py has no PyTorch side for {name}: {'; '.join(problems)} (use --frameworks gan_jax)")
     return config
 
 
-def _scores(images_fn, dataset, args, seed):
+def torch_family(config, dataset):
+    """The ``benchmarks/gan_families.Family`` of ``config`` (what ``torch_models.TorchGAN`` trains), without EMA."""
+    from gan_families import Family
+
+    m, r = config.model, config.recipe
+    return Family(
+        name=config.experiment, arch=m.arch, image_shape=tuple(dataset.data_shape), z_dim=m.z_dim, g_width=m.g_width, d_width=m.d_width,
+        g_hidden=tuple(m.g_hidden), d_hidden=tuple(m.d_hidden), d_batch_norm=m.d_batch_norm, d_spectral_norm=m.d_spectral_norm,
+        conditioning=m.conditioning, num_classes=dataset.num_classes if m.conditioning != "none" else 0, loss=r.loss,
+        n_critic=r.n_critic, gp_weight=r.gp_weight, dragan_weight=r.dragan_weight, weight_clip=r.weight_clip,
+        aux_weight=r.aux_weight if m.conditioning == "acgan" else 0.0, optimizer=r.optimizer, lr_schedule=r.lr_schedule,
+        lr_g=r.lr_g, lr_d=r.lr_d, betas=(r.b1, r.b2), ema_decay=0.0, ema_rampup=0.0,
+        weight_init=(m.weight_init or "normal") if m.arch == "dcgan" else "", experiment=config.experiment,
+    )
+
+
+def _scores(batches, dataset, args, seed, labels=None):
+    """The metrics of the generated uint8 batches; ``labels``: their conditioning labels (adds ``acc_*``)."""
     from gan_jax.evaluate import score_images
 
-    return score_images(images_fn(), dataset, metrics=args.metrics.split(","), num=args.num, data_dir=args.data_dir or None,
-                        seed=seed)
+    metrics = [m for m in args.metrics.split(",") if m]
+    if labels is not None and "acc" not in metrics:  # conditional models: always their label accuracy
+        metrics.append("acc")
+    return score_images(batches, dataset, metrics=metrics, num=args.num, data_dir=args.data_dir or None, seed=seed, labels=labels)
+
+
+def _eval_labels(num: int, num_classes: int):
+    """Balanced conditioning labels for scoring (those of ``gan_jax.evaluate``'s generated images)."""
+    return (np.arange(num) % num_classes).astype(np.int32) if num_classes else None
 
 
 def run_jax(name: str, args, seed: int) -> list[dict]:
@@ -91,83 +132,84 @@ def run_jax(name: str, args, seed: int) -> list[dict]:
         state, result = train_and_evaluate(config, workdir, progress=False, dataset=dataset)
         train_s = time.perf_counter() - t0
     n_g, n_d = (sum(x.size for x in jax.tree.leaves(state.nets[n].params)) for n in ("G", "D"))
+    labels = _eval_labels(args.num, result.recipe.num_classes)
+    if args.grids:  # the EMA generator's grid, as gan-jax sample (a class per row for conditional models)
+        from gan_jax.sampling import sample_grid
+
+        _save_grid(*sample_grid(result.recipe, state, config.log.num_samples, seed=seed), args, name, "gan_jax", seed)
     rows = []
     for variant, use_ema in (("raw", False), ("ema", True)):
         if use_ema and not state.nets["G"].ema:
             continue
-        m = _scores(lambda: _generated_images(result.recipe, state, num=args.num, batch_size=500, seed=seed + 1000, use_ema=use_ema),
-                    dataset, args, seed)
+        m = _scores(_generated_images(result.recipe, state, num=args.num, batch_size=500, seed=seed + 1000, use_ema=use_ema),
+                    dataset, args, seed, labels)
         rows.append({"framework": "gan_jax", "variant": variant, "seed": seed, "steps": config.train.steps, "train_seconds": train_s,
                      "n_params_g": n_g, "n_params_d": n_d, **m})
     return rows
 
 
+def _save_grid(images: np.ndarray, ncol, args, name: str, framework: str, seed: int) -> None:
+    from gan_jax.images import save_image_grid, to_uint8
+
+    Path(args.grids).mkdir(parents=True, exist_ok=True)
+    save_image_grid(to_uint8(images), Path(args.grids) / f"{name}_{framework}_seed{seed}.png", ncol=ncol,
+                    scale=max(1, 64 // images.shape[1]))
+
+
 def run_torch(name: str, args, seed: int) -> list[dict]:
     import torch
-    import torch.nn.functional as F
     import torch_models as tm
 
     from gan_jax.experiment import build_dataset
     from gan_jax.images import to_uint8
 
     config = _config(name, args, seed)
-    m, r, t = config.model, config.recipe, config.train
+    t = config.train
     dataset = build_dataset(config)
-    h, _, c = dataset.data_shape
-    torch.manual_seed(seed)
-    g = tm.DCGANGenerator(size=h, width=m.g_width, z_dim=m.z_dim, channels=c)
-    d = tm.DCGANDiscriminator(size=h, width=m.d_width, channels=c, batch_norm=m.d_batch_norm)
-    if m.weight_init == "normal":
-        g.apply(tm.dcgan_weights_init)
-        d.apply(tm.dcgan_weights_init)
-    opt_g = torch.optim.Adam(g.parameters(), lr=r.lr_g, betas=(r.b1, r.b2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=r.lr_d, betas=(r.b1, r.b2))
+    fam = torch_family(config, dataset)
+    gan = tm.TorchGAN(fam, seed=seed, total_steps=t.steps)  # G, D (PyTorch's or the DCGAN paper's init), optimizers
+    conditional = fam.num_classes > 0
 
-    def d_loss(real, fake):
-        if r.loss == "least_squares":  # a=0, b=c=1 (Mao et al.), 1/2 E[(D(x)-1)^2] + 1/2 E[D(G(z))^2]
-            return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
-        return F.softplus(-real).mean() + F.softplus(fake).mean()  # -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z))))
+    def tensor(batch):
+        x = torch.from_numpy(np.asarray(batch["x"], np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
+        return x, (torch.from_numpy(np.asarray(batch["y"], np.int64)) if conditional else None)
 
-    def g_loss(fake):
-        if r.loss == "least_squares":
-            return 0.5 * ((fake - 1) ** 2).mean()
-        return F.softplus(-fake).mean()  # non-saturating: -log sigmoid(D(G(z)))
-
+    # the real batches of gan_jax's driver, in its order: n_critic stream batches per step
     stream = dataset.stream(t.batch_size, t.seed)
     t0 = time.perf_counter()
-    g.train()
-    d.train()
     for _ in range(t.steps):
-        x = torch.from_numpy(np.asarray(next(stream)["x"], np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
-        z = torch.randn(t.batch_size, m.z_dim)
-        # D step: real and fake batches through D separately (as gan_jax: BatchNorm never mixes them)
-        fake = g(z)
-        loss_d = d_loss(d(x), d(fake.detach()))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        # G step on fresh latents
-        fake = g(torch.randn(t.batch_size, m.z_dim))
-        loss_g = g_loss(d(fake))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        parts = [tensor(next(stream)) for _ in range(fam.n_critic)]
+        x = torch.stack([p[0] for p in parts])
+        y = torch.stack([p[1] for p in parts]) if conditional else None
+        loss_d, loss_g = gan.step(x, y)
     train_s = time.perf_counter() - t0
     if not (math.isfinite(loss_d.item()) and math.isfinite(loss_g.item())):
         raise FloatingPointError(f"PyTorch run diverged (seed {seed})")
 
-    g.eval()
+    g = gan.G.eval()  # BatchNorm running statistics, as gan_jax's raw generator at test time
     gen = torch.Generator().manual_seed(seed + 1000)
+    labels = _eval_labels(args.num, fam.num_classes)
 
     def images():
         with torch.no_grad():
             for start in range(0, args.num, 500):
                 n = min(500, args.num - start)
-                yield to_uint8(g(torch.randn(n, m.z_dim, generator=gen)).permute(0, 2, 3, 1).numpy())
+                yb = torch.from_numpy(labels[start:start + n].astype(np.int64)) if conditional else None
+                yield to_uint8(g(torch.randn(n, fam.z_dim, generator=gen), yb).permute(0, 2, 3, 1).numpy())
 
-    scores = _scores(images, dataset, args, seed)
+    if args.grids:  # the same layout as gan_jax's grid
+        from gan_jax.sampling import class_rows
+
+        n = config.log.num_samples
+        yg = class_rows(n, fam.num_classes) if conditional else None
+        with torch.no_grad():
+            grid = g(torch.randn(n if yg is None else len(yg), fam.z_dim, generator=torch.Generator().manual_seed(seed)),
+                     None if yg is None else torch.from_numpy(np.asarray(yg, np.int64)))
+        _save_grid(grid.permute(0, 2, 3, 1).numpy(), None if yg is None else len(yg) // fam.num_classes, args, name, "pytorch", seed)
+    scores = _scores(images(), dataset, args, seed, labels)
+    n = gan.n_params
     return [{"framework": "pytorch", "variant": "raw", "seed": seed, "steps": t.steps, "train_seconds": train_s,
-             "n_params_g": tm.n_params(g), "n_params_d": tm.n_params(d), **scores}]
+             "n_params_g": n["g"], "n_params_d": n["d"], **scores}]
 
 
 def table(rows: list[dict], metric_keys: list[str]) -> str:
@@ -197,6 +239,7 @@ def main() -> int:
     p.add_argument("--frameworks", default="gan_jax,pytorch")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     p.add_argument("--out", default="")
+    p.add_argument("--grids", default="", help="folder for each run's sample grid (gan_jax: its last-step grid, EMA)")
     args = p.parse_args()
 
     from gan_jax.config import UserError
@@ -218,10 +261,13 @@ def main() -> int:
                 for row in (run_jax if fw == "gan_jax" else run_torch)(args.experiment, args, seed):
                     rows.append(row)
                     print(json.dumps(row), flush=True)
+            counts = {(r["n_params_g"], r["n_params_d"]) for r in rows if r["seed"] == seed}
+            if len(counts) > 1:  # the two frameworks must train the same networks
+                raise ValueError(f"parameter counts differ between frameworks: {sorted(counts)}")
     except (UserError, ValueError) as e:
         print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
-    metric_keys = [k for k in rows[0] if k.split("_")[0] in ("fid", "kid", "precision", "recall") and not k.endswith("_std")]
+    metric_keys = [k for k in rows[0] if k.split("_")[0] in ("fid", "kid", "precision", "recall", "acc") and not k.endswith("_std")]
     md = table(rows, metric_keys)
     print(md, file=sys.stderr)
     if args.out:

@@ -124,7 +124,8 @@ def dcgan_weights_init(m: nn.Module) -> None:
     """The PyTorch DCGAN example's ``weights_init``: conv weights N(0, 0.02), BatchNorm N(1, 0.02), bias 0
     (applied to every conv / linear layer here, as gan_jax's ``weight_init="normal"`` does)."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
+        parametrized = getattr(getattr(m, "parametrizations", None), "weight", None)  # spectral norm: the raw weight
+        nn.init.normal_(parametrized.original if parametrized is not None else m.weight, 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, nn.BatchNorm2d) and m.affine:
@@ -153,8 +154,11 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
+    """``aux_classes > 0``: the ACGAN classifier head beside the real/fake output; forward then
+    returns ``(logits, class_logits)``."""
+
     def __init__(self, size: int = 64, width: int = 64, channels: int = 3, batch_norm: bool = True, num_classes: int = 0,
-                 spectral_norm: bool = False):
+                 spectral_norm: bool = False, aux_classes: int = 0):
         super().__init__()
         n_down = _dcgan_stages(size)
         sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
@@ -168,13 +172,18 @@ class DCGANDiscriminator(nn.Module):
         # gan_jax: Dense on the flattened base x base map == Conv(base x base, valid) to 1x1
         layers += [sn(nn.Conv2d(ch, 1, _dcgan_base(size), 1, 0, bias=True))]
         self.main = nn.Sequential(*layers)
-        self.num_classes = num_classes
+        self.num_classes, self.aux_classes = num_classes, aux_classes
+        if aux_classes:
+            self.classifier = sn(nn.Conv2d(ch, aux_classes, _dcgan_base(size), 1, 0, bias=True))
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         if self.num_classes:
             maps = _one_hot(y, self.num_classes, x)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
             x = torch.cat([x, maps], dim=1)
-        return self.main(x).view(-1)
+        if not self.aux_classes:
+            return self.main(x).view(-1)
+        h = self.main[:-1](x)
+        return self.main[-1](h).view(-1), self.classifier(h).flatten(1)
 
 
 # ----------------------------------------------------------------------------- MLP
@@ -362,10 +371,15 @@ def build_models(fam: Family) -> tuple[nn.Module, nn.Module]:
     h, w, c = fam.image_shape
     ncls = fam.num_classes if fam.conditional else 0
     if fam.arch == "dcgan":
-        if fam.conditioning not in ("none", "concat"):
-            raise ValueError(f"DCGAN conditioning: none or concat, got {fam.conditioning!r}")
+        if fam.conditioning not in ("none", "concat", "acgan"):
+            raise ValueError(f"DCGAN conditioning: none, concat or acgan, got {fam.conditioning!r}")
+        acgan = fam.conditioning == "acgan"
         g = DCGANGenerator(h, fam.g_width, fam.z_dim, c, num_classes=ncls)
-        d = DCGANDiscriminator(h, fam.d_width, c, batch_norm=fam.d_batch_norm, num_classes=ncls, spectral_norm=fam.d_spectral_norm)
+        d = DCGANDiscriminator(h, fam.d_width, c, batch_norm=fam.d_batch_norm, num_classes=0 if acgan else ncls,
+                               spectral_norm=fam.d_spectral_norm, aux_classes=ncls if acgan else 0)
+        if fam.weight_init == "normal":  # the DCGAN paper's N(0, 0.02) (gan_jax's model.weight_init="normal")
+            g.apply(dcgan_weights_init)
+            d.apply(dcgan_weights_init)
     elif fam.arch == "mlp":
         g = MLPGenerator((c, h, w), fam.g_hidden, fam.z_dim, batch_norm=True, num_classes=ncls)
         d = MLPDiscriminator(h * w * c, fam.d_hidden, num_classes=ncls)
@@ -442,6 +456,8 @@ def analytic_step_flops(fam: Family, batch: int) -> dict[str, Any]:
 def _d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     if loss == "nonsaturating":  # == minimax for D: BCE-with-logits, softplus(-real) + softplus(fake)
         return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if loss == "least_squares":  # a=0, b=c=1 (Mao et al.): 1/2 E[(D(x)-1)^2] + 1/2 E[D(G(z))^2]
+        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
     if loss == "hinge":
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
     if loss == "wasserstein":
@@ -451,7 +467,9 @@ def _d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 
 def _g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
     if loss == "nonsaturating":
-        return F.softplus(-fake).mean()
+        return F.softplus(-fake).mean()  # -log sigmoid(D(G(z)))
+    if loss == "least_squares":
+        return 0.5 * ((fake - 1) ** 2).mean()
     if loss in ("hinge", "wasserstein"):
         return -fake.mean()
     raise ValueError(f"unsupported loss {loss!r}")
@@ -462,6 +480,20 @@ def ema_beta(t: int, decay: float, rampup: float | None) -> float:
     if rampup:
         return min(decay, 0.5 ** (1.0 / max(rampup * t, 1e-8)))
     return decay
+
+
+def _optimizer(fam: Family, params, lr: float) -> torch.optim.Optimizer:
+    name = getattr(fam, "optimizer", "adam")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=fam.betas)
+    if name == "rmsprop":  # the WGAN reference's RMSprop(lr): alpha 0.99, eps 1e-8 outside the square root
+        return torch.optim.RMSprop(params, lr=lr)
+    raise ValueError(f"unsupported optimizer {name!r}")
+
+
+def _split(out, aux: bool):
+    """(logits, class_logits or None) of a D output (an ACGAN D returns both)."""
+    return out if aux else (out, None)
 
 
 class TorchGAN:
@@ -490,6 +522,7 @@ class TorchGAN:
         sn_updates: str = "real_pass",
         seed: int = 0,
         build: Any = None,
+        total_steps: int = 0,
     ):
         torch.manual_seed(seed)
         if fam.ema_decay is None or fam.ema_rampup is None:
@@ -505,8 +538,16 @@ class TorchGAN:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=fam.lr_g, betas=fam.betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=fam.lr_d, betas=fam.betas)
+        self.opt_g = _optimizer(fam, self.G.parameters(), fam.lr_g)
+        self.opt_d = _optimizer(fam, self.D.parameters(), fam.lr_d)
+        self.schedulers = []
+        if getattr(fam, "lr_schedule", "constant") == "linear":
+            # optax.linear_schedule(lr, 0, N): lr * (1 - count / N) at the update's count (0-based)
+            if total_steps < 1:
+                raise ValueError(f"{fam.name}: lr_schedule='linear' needs total_steps")
+            # (G's, D's), each stepped right after its optimizer
+            self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda c, n=n: max(0.0, 1.0 - c / n))
+                               for opt, n in ((self.opt_g, total_steps), (self.opt_d, total_steps * fam.n_critic))]
         self._g_params = list(self.G.parameters())
         self._ema_params = list(self.G_ema.parameters())
         self.ema_has_stats = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.G.modules())
@@ -552,18 +593,36 @@ class TorchGAN:
             return real.contiguous(memory_format=torch.channels_last)
         return real
 
+    @property
+    def aux(self) -> bool:
+        return self.fam.conditioning == "acgan"
+
+    def _logits(self, d_fn, x, y) -> torch.Tensor:
+        with self._autocast():
+            return _split(d_fn(x, y), self.aux)[0].float()
+
+    def _input_grad_norm(self, x_hat: torch.Tensor, y) -> torch.Tensor:
+        out = self._logits(self.gp_d_fn, x_hat.requires_grad_(True), y)
+        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+        return torch.sqrt(grad.float().flatten(1).pow(2).sum(1) + 1e-12)  # gan_jax's epsilon
+
     def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, y) -> torch.Tensor:
         eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-        x_hat = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
-        with self._autocast():
-            out = self.gp_d_fn(x_hat, y).float()
-        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-        norm = torch.sqrt(grad.float().flatten(1).pow(2).sum(1) + 1e-12)
-        return ((norm - 1.0) ** 2).mean()
+        return ((self._input_grad_norm(eps * real + (1.0 - eps) * fake, y) - 1.0) ** 2).mean()
+
+    def _dragan_penalty(self, real: torch.Tensor, y) -> torch.Tensor:
+        # gan_jax.regularizers.dragan_penalty: x_p = x + 0.5 std(x) U[0, 1) (std of the whole batch,
+        # a constant), x_hat = x + alpha (x_p - x) with alpha ~ U[0, 1) per example
+        x_p = real + 0.5 * real.std(unbiased=False) * torch.rand_like(real)
+        alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        return ((self._input_grad_norm(real + alpha * (x_p - real), y) - 1.0) ** 2).mean()
 
     def step(self, reals: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         fam = self.fam
         k = fam.n_critic
+        aux_weight = getattr(fam, "aux_weight", 0.0) if self.aux else 0.0
+        clip = getattr(fam, "weight_clip", 0.0)
+        dragan = getattr(fam, "dragan_weight", 0.0)
         if k == 1 and reals.dim() == len(fam.image_shape) + 1:
             reals = reals[None]
             labels = labels[None] if labels is not None else None
@@ -582,25 +641,39 @@ class TorchGAN:
             self.opt_d.zero_grad(set_to_none=True)
             with self._autocast():
                 self._sn_iterate(True)
-                real_logits = self.d_fn(real, y).float()
+                real_logits, real_cls = _split(self.d_fn(real, y), self.aux)
                 self._sn_iterate(False)
-                fake_logits = self.d_fn(fake, y).float()
-            loss_d = _d_loss(fam.loss, real_logits, fake_logits)
+                fake_logits, fake_cls = _split(self.d_fn(fake, y), self.aux)
+            loss_d = _d_loss(fam.loss, real_logits.float(), fake_logits.float())
+            if aux_weight:  # ACGAN: D minimises the class cross-entropy on real and generated data
+                loss_d = loss_d + aux_weight * (F.cross_entropy(real_cls.float(), y) + F.cross_entropy(fake_cls.float(), y))
             if fam.gp_weight:
                 loss_d = loss_d + fam.gp_weight * self._gradient_penalty(real, fake, y)
+            if dragan:
+                loss_d = loss_d + dragan * self._dragan_penalty(real, y)
             loss_d.backward()
             self.opt_d.step()
+            if self.schedulers:
+                self.schedulers[1].step()
+            if clip:  # WGAN: clamp every critic parameter after its update
+                with torch.no_grad():
+                    for p in self.D.parameters():
+                        p.clamp_(-clip, clip)
         # --- one G update on fresh latents, labels of the last real batch
         y = labels[-1] if labels is not None else None
         z = torch.randn(b, fam.z_dim, device=dev)
         self.opt_g.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
         with self._autocast():
-            fake_logits = self.d_fn(self.g_fn(z, y).float(), y).float()
-        loss_g = _g_loss(fam.loss, fake_logits)
+            fake_logits, fake_cls = _split(self.d_fn(self.g_fn(z, y).float(), y), self.aux)
+        loss_g = _g_loss(fam.loss, fake_logits.float())
+        if aux_weight:
+            loss_g = loss_g + aux_weight * F.cross_entropy(fake_cls.float(), y)
         loss_g.backward()
         self.D.requires_grad_(True)
         self.opt_g.step()
+        if self.schedulers:
+            self.schedulers[0].step()
         # --- G's EMA (parameters), then its BatchNorm statistics on the G update's inputs
         if fam.ema_decay:  # (decay 0: no EMA copy, as gan_jax's ClassicSpec(ema=None))
             with torch.no_grad():

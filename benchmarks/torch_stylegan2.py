@@ -61,17 +61,13 @@ the ramp-up ``ema_nimg <= cur_nimg * ema_rampup``).
 
 Differences from gan_jax (none changes the parameter set):
 
-* Upsampling 3x3 convolutions: here (and in the reference) a stride-2 transposed convolution on
-  the small map, then the FIR filter; gan_jax FIR-upsamples first and convolves at the large
-  resolution (the same linear operator up to the borders' order, but ~4x the multiply-adds of
-  those layers). ``analytic_step_flops`` counts this file's (the reference's) convolutions.
-* Kernel orientation of the up-sampling layers: the transposed convolution applies the kernel
-  flipped (a true convolution, as the reference: ``flip_weight=False`` there), gan_jax's
-  correlation after up-sampling applies it as stored; learned weights, so only a convention.
-  With the same weights (kernel flipped for those layers) a stand-alone up-sampling modulated
-  convolution of this file equals gan_jax's ``modulated_conv(up=True)`` in the interior (max
-  difference 1e-6; the border pixels differ), and ``Discriminator`` equals
-  ``StyleGAN2Discriminator`` (orig and resnet, 32 px, width 4: 4e-7); checked by hand, not in the tests.
+* Upsampling 3x3 convolutions: the same operator on both sides (a stride-2 transposed
+  convolution on the small map, then the FIR; gan_jax computes it phase by phase, ``upconv_3x3``),
+  with the same kernel orientation: with the same weights a stand-alone up-sampling modulated
+  convolution of this file equals gan_jax's ``modulated_conv(up=True)`` at every pixel (max
+  difference ~1e-6), and ``Discriminator`` equals ``StyleGAN2Discriminator`` (orig and resnet,
+  32 px, width 4: 4e-7); checked by hand, not in the tests (gan_jax's own test checks the
+  operator against the reference's formula).
 * The grouped path materialises per-example weights (B O I k k elementwise work); gan_jax and
   ``modconv="scaled"`` do not.
 * Style mixing: the cutoff stays a tensor (``torch.where`` over the layer index, as gan_jax);

@@ -4,7 +4,7 @@
     gan-jax sample --workdir DIR --num N --out FILE.{npy,png,txt} [--seed S] [--no-ema] [--label K] [--truncation PSI]
                    [--temperature T] [--top-k K] [--prefix TEXT]   (text generators: .txt/.npy)
     gan-jax interpolate --workdir DIR --out FILE.{png,gif} [--pairs P] [--steps S] [--seed S] [--space z|w]
-    gan-jax eval --workdir DIR [--metrics fid,kid,is,pr] [--num N] [--features mnist|cifar10|inception:PATH]
+    gan-jax eval --workdir DIR [--metrics fid,kid,is,pr[,acc]] [--num N] [--features mnist|cifar10|inception:PATH]
     gan-jax translate --workdir DIR --input IMG_OR_DIR --out OUT [--direction a2b|b2a]   (pix2pix / CycleGAN runs)
     gan-jax mix --workdir DIR --out FILE.png [--rows R] [--cols C] [--layers A-B] [--truncation PSI]   (StyleGAN2 runs)
     gan-jax list
@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="FID/KID/IS/precision-recall of a trained generator (writes WORKDIR/eval/step_N.json)")
     e.add_argument("--workdir", required=True)
-    e.add_argument("--metrics", default="fid,kid,is,pr", help="comma-separated subset of fid,kid,is,pr (default: all)")
+    e.add_argument("--metrics", default="fid,kid,is,pr", help="comma-separated subset of fid,kid,is,pr,acc (default: fid,kid,is,pr; acc: class-conditional models)")
     e.add_argument("--num", type=int, default=10000, help="generated samples (default: 10000)")
     e.add_argument("--features", help="mnist, cifar10 or inception:/path/to/pt_inception-2015-12-05-6726825d.pth (default: by dataset)")
     e.add_argument("--data-dir", help="folder with the real data for the reference statistics")
@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
     e.add_argument("--num-real", type=int, help="use only the first N training images as the reference (default: all)")
+    e.add_argument("--standing-stats", type=int, default=0, metavar="N", help="BatchNorm generators: score with the statistics "
+                   "of N training-mode batches of 256 (BigGAN's standing statistics; default 0: the stored ones)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     tr = sub.add_parser("translate", help="translate images with a trained pix2pix / CycleGAN run")
@@ -182,17 +184,13 @@ def _sample(args) -> int:
 
 
 def _standing(args, recipe, state):
-    import jax
-
     from gan_jax.config import UserError
-    from gan_jax.standing import latent_batches, with_standing_statistics
+    from gan_jax.standing import standing_state
 
-    net = state.nets[recipe.generator]
-    if args.standing_stats < 0 or "batch_stats" not in (net.ema_collections if net.ema and not args.no_ema else net.collections):
-        raise UserError("--standing-stats N needs N >= 0 and a generator with BatchNorm statistics")
-    batches = latent_batches(jax.random.PRNGKey(args.seed + 2), args.standing_stats, 256, recipe.latent_dim, recipe.num_classes)
-    net = with_standing_statistics(net, batches, ema=net.ema is not None and not args.no_ema)
-    return state.replace(nets={**state.nets, recipe.generator: net})
+    try:
+        return standing_state(recipe, state, args.standing_stats, seed=args.seed, use_ema=not args.no_ema)
+    except ValueError:
+        raise UserError("--standing-stats N needs N >= 1 and a generator with BatchNorm statistics") from None
 
 
 def _sample_text(args, dataset, recipe, state, out: Path) -> int:
@@ -358,7 +356,7 @@ def _eval(args) -> int:
 
     result = evaluate(args.workdir, metrics=args.metrics, num=args.num, features=args.features, data_dir=args.data_dir,
                       batch_size=args.batch_size, seed=args.seed, use_ema=not args.no_ema, num_real=args.num_real,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, standing_stats=args.standing_stats)
     print(json.dumps(result))
     return 0
 

@@ -47,6 +47,11 @@ class DataConfig:
     text_level: str = "char"
     #: image data: train on the first N examples of the split only (limited-data runs; 0 = all)
     limit: int = 0
+    #: folders:/folder_pairs: data: training images are loaded at load_size x load_size and every
+    #: batch is randomly cropped to image_size (pix2pix/CycleGAN's resize_and_crop; 0 = off)
+    load_size: int = 0
+    #: folders:/folder_pairs: data: random horizontal flips of training images (p = 0.5)
+    flip: bool = False
 
 
 @dataclasses.dataclass

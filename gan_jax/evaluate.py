@@ -26,7 +26,9 @@ FID streams the generated features too; KID and PR keep ``num`` feature vectors 
 Metrics: ``fid_S`` (pytorch-fid definition), ``kid_S`` / ``kid_S_std`` (stylegan2-ada: 100
 subsets of at most 1,000), ``is_S`` / ``is_S_std`` (10 splits; softmax over the net's
 logits: 1008 Inception classes, or the classifier's 10), ``precision_S``, ``recall_S``
-(k=3), ``density_S``, ``coverage_S`` (k=5). The result is written to
+(k=3), ``density_S``, ``coverage_S`` (k=5); for class-conditional models also ``acc_S`` (metric
+"acc", not in the default set): the fraction of samples (balanced labels) the shipped classifier
+assigns to the class they were drawn for. The result is written to
 ``WORKDIR/eval/step_<N>.json`` and returned. Bad input raises ``UserError``.
 """
 
@@ -46,6 +48,8 @@ from tqdm.auto import tqdm
 from gan_jax.config import Config, UserError, read_config
 
 METRICS = ("fid", "kid", "is", "pr")
+#: every metric name ``metrics`` accepts: the defaults and "acc" (class-conditional models only)
+ALL_METRICS = METRICS + ("acc",)
 #: the feature net used when none is given, per dataset name
 DEFAULT_FEATURES = {"mnist": "mnist", "digits": "mnist", "cifar10": "cifar10"}
 IS_SPLITS = 10
@@ -55,9 +59,9 @@ KID_SUBSET_SIZE = 1000
 
 def _parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     names = [m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) if m.strip()]
-    unknown = [m for m in names if m not in METRICS]
+    unknown = [m for m in names if m not in ALL_METRICS]
     if unknown or not names:
-        raise UserError(f"unknown metric {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(METRICS)}")
+        raise UserError(f"unknown metric {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(ALL_METRICS)}")
     return tuple(dict.fromkeys(names))
 
 
@@ -160,24 +164,32 @@ def compute_metrics(recipe, state, dataset, *, metrics: Sequence[str] = METRICS,
     if batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {batch_size}")
     images = _generated_images(recipe, state, num=num, batch_size=min(batch_size, max(num, 1)), seed=seed, use_ema=use_ema)
+    labels = np.arange(num) % recipe.num_classes if recipe.num_classes else None  # those of _generated_images
     return score_images(images, dataset, metrics=metrics, features=features, num=num, data_dir=data_dir, seed=seed,
-                        num_real=num_real, progress=progress)
+                        num_real=num_real, progress=progress, labels=labels)
 
 
 def score_images(images: Iterable[np.ndarray], dataset, *, metrics: Sequence[str] = METRICS, features: str | None = None,
                  num: int = 10000, data_dir=None, seed: int = 0, num_real: int | None = None,
-                 progress: bool = False) -> dict[str, float]:
+                 progress: bool = False, labels: np.ndarray | None = None) -> dict[str, float]:
     """The metrics of ``num`` uint8 NHWC images (an iterable of batches, from any generator, e.g.
-    a PyTorch one in ``benchmarks/quality_vs_torch.py``) against ``dataset``'s training split."""
+    a PyTorch one in ``benchmarks/quality_vs_torch.py``) against ``dataset``'s training split.
+    ``labels``: the classes the images were generated for (needed by "acc")."""
     from gan_jax.metrics import frechet_distance, inception_score, kernel_inception_distance, prdc
 
     metrics = _parse_metrics(metrics)
     if num < IS_SPLITS:
         raise UserError(f"num must be >= {IS_SPLITS}, got {num}")
     net = _feature_net(features, dataset)
+    if "acc" in metrics:
+        if labels is None or len(labels) < num:
+            raise UserError("metric 'acc' needs a class-conditional model (the classes its samples were drawn for)")
+        if net.name == "inception" or net.num_classes != dataset.num_classes:
+            raise UserError(f"metric 'acc' needs a classifier of {dataset.name!r}'s {dataset.num_classes} classes; "
+                            f"feature net {net.spec!r} has {net.num_classes}")
     ref = _reference(dataset, net, data_dir=data_dir, num_real=num_real, progress=progress)
     stats, fake, probs = _features(images, net, num=num, keep_features=bool({"kid", "pr"} & set(metrics)),
-                                   keep_probs="is" in metrics, progress=progress)
+                                   keep_probs=bool({"is", "acc"} & set(metrics)), progress=progress)
     if stats.count != num:
         raise ValueError(f"expected {num} images, got {stats.count}")
     s = net.name
@@ -191,6 +203,8 @@ def score_images(images: Iterable[np.ndarray], dataset, *, metrics: Sequence[str
         out[f"kid_{s}"], out[f"kid_{s}_std"] = kid, kid_std
     if "is" in metrics:
         out[f"is_{s}"], out[f"is_{s}_std"] = inception_score(probs, num_splits=IS_SPLITS)
+    if "acc" in metrics:
+        out[f"acc_{s}"] = float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels)[:num]))
     if "pr" in metrics:
         n = min(len(real), num)  # as many reals as fakes (Kynkäänniemi et al.), a seeded random subset
         pick = np.sort(np.random.default_rng(seed).choice(len(real), n, replace=False))
@@ -209,12 +223,12 @@ def _atomic_write_json(path: Path, obj: Any) -> None:
 
 def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num: int = 10000, features: str | None = None,
              data_dir=None, batch_size: int = 500, seed: int = 0, use_ema: bool = True, num_real: int | None = None,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, standing_stats: int = 0) -> dict[str, Any]:
     """Evaluate ``workdir``'s latest checkpoint; writes ``WORKDIR/eval/step_<N>.json``.
 
     Args:
         workdir: a trained run (``config.json`` + ``checkpoints/``).
-        metrics: any of "fid", "kid", "is", "pr" (a sequence or a comma-separated string).
+        metrics: any of "fid", "kid", "is", "pr", "acc" (a sequence or a comma-separated string).
         num: generated samples (>= 10).
         features: "mnist", "cifar10" or "inception:/path/to/weights" (default: by dataset).
         data_dir: where the real data lives (default: the data package's default).
@@ -222,6 +236,8 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
         seed: latents (as ``gan-jax sample --seed``) and KID/PR subset draws.
         use_ema: sample the EMA generator.
         num_real: use only the first ``num_real`` training images for the reference (default all).
+        standing_stats: > 0: score with BatchNorm statistics recomputed from that many training-mode
+            batches of 256 (``gan_jax.standing.standing_state``; 0: the checkpoint's running averages).
 
     Returns:
         ``{"step": N, "fid_mnist": ..., ...}`` (flat metric names, suffix = feature net).
@@ -245,6 +261,13 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
     if step is None:
         raise UserError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}; train first")
     state = checkpoint.restore_state(workdir, target, step)
+    if standing_stats:
+        from gan_jax.standing import standing_state
+
+        try:
+            state = standing_state(recipe, state, standing_stats, seed=seed, use_ema=use_ema)
+        except ValueError:
+            raise UserError("standing statistics need N >= 1 and a generator with BatchNorm statistics") from None
     if dataset.text is not None:
         return _evaluate_text(workdir, dataset, recipe, state, int(step), num=num, seed=seed, t0=t0)
     if dataset.translation is not None:
@@ -255,7 +278,7 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
     out = {"step": int(step), **result}
     record = {**out, "meta": {
         "workdir": str(workdir.resolve()), "dataset": dataset.name, "image_shape": list(dataset.data_shape),
-        "num": num, "seed": seed, "use_ema": use_ema, "features": net.spec, "feature_net": net.name,
+        "num": num, "seed": seed, "use_ema": use_ema, "standing_stats": standing_stats, "features": net.spec, "feature_net": net.name,
         "weights": net.weights_path, "weights_sha256_prefix": net.weights_id, "num_real": num_real,
         "seconds": round(time.perf_counter() - t0, 2),
         "note": ("classifier FID: comparable only with numbers from the same weights and protocol, not Inception FID"

@@ -16,7 +16,7 @@ def build_dataset(config: Config) -> data_lib.Dataset:
     try:
         return data_lib.get_dataset(config.data.name, image_size=config.data.image_size, data_dir=config.data.dir or None,
                                     seq_len=config.data.seq_len, text_level=config.data.text_level,
-                                    limit=config.data.limit)
+                                    limit=config.data.limit, load_size=config.data.load_size, flip=config.data.flip)
     except UserError:
         raise
     except (ValueError, OSError) as e:

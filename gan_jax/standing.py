@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from gan_jax.engine import Network
 
-__all__ = ["standing_statistics", "latent_batches", "with_standing_statistics"]
+__all__ = ["standing_statistics", "latent_batches", "with_standing_statistics", "standing_state"]
 
 BATCH_STATS = "batch_stats"
 
@@ -104,3 +104,15 @@ def with_standing_statistics(net: Network, inputs: Iterable[tuple], *, ema: bool
     stats = standing_statistics(net.module, {"params": params, **cols}, inputs, **kwargs)
     cols = {**cols, BATCH_STATS: stats}
     return net.replace(ema_collections=cols) if ema else net.replace(collections=cols)
+
+
+def standing_state(recipe, state, num_batches: int, *, seed: int = 0, use_ema: bool = True, batch_size: int = 256):
+    """``state`` with its generator's (EMA copy's if ``use_ema`` and it has one) BatchNorm statistics
+    replaced by standing ones from ``num_batches`` batches of fresh latents (and uniform labels).
+    What ``gan-jax sample --standing-stats N`` and ``gan-jax eval --standing-stats N`` do."""
+    net = state.nets[recipe.generator]
+    ema = net.ema is not None and use_ema
+    if num_batches < 1 or BATCH_STATS not in (net.ema_collections if ema else net.collections):
+        raise ValueError("standing statistics need N >= 1 and a generator with BatchNorm statistics")
+    batches = latent_batches(jax.random.PRNGKey(seed + 2), num_batches, batch_size, recipe.latent_dim, recipe.num_classes)
+    return state.replace(nets={**state.nets, recipe.generator: with_standing_statistics(net, batches, ema=ema)})

@@ -174,3 +174,56 @@ def test_classifier_fid_cifar10_real_small_noise_large():
     noise = _fid(feats.compute_features(net, np.random.default_rng(0).integers(0, 256, (1000, 32, 32, 3), dtype=np.uint8))[0], ref)
     print(f"fid_cifar10: test split {real:.4g}, uniform noise {noise:.4g}")
     assert real < 0.1 * noise
+
+
+def test_label_accuracy_metric_on_real_digits(run, capsys):
+    """"acc": real MNIST test digits with their labels score ~ the classifier's accuracy, with shuffled
+    labels ~ chance; unconditional runs and an unlabelled call are one-line errors."""
+    from types import SimpleNamespace
+
+    from gan_jax.config import UserError
+    from gan_jax.evaluate import score_images
+
+    if not (DATASETS / "mnist.npz").is_file():
+        pytest.skip(f"mnist.npz not found in {DATASETS}")
+    with np.load(DATASETS / "mnist.npz") as z:
+        x, y = z["x_test"][:500, ..., None], z["y_test"][:500]
+    dataset = SimpleNamespace(name="digits", data_shape=(28, 28, 1), num_classes=10, is_image=True)
+    right = score_images([x[:250], x[250:]], dataset, metrics=["acc"], num=500, labels=y)
+    wrong = score_images([x], dataset, metrics=["acc"], num=500, labels=np.random.default_rng(0).permutation(y))
+    assert right["acc_mnist"] > 0.97 and wrong["acc_mnist"] < 0.2, (right, wrong)
+    assert set(right) == {"acc_mnist"}
+    with pytest.raises(UserError, match="needs a class-conditional model"):
+        score_images([x], dataset, metrics=["acc"], num=500)
+    assert "needs a class-conditional model" in _error(capsys, ["eval", "--workdir", str(run), "--metrics", "fid,acc"])
+
+
+def test_eval_label_accuracy_of_a_conditional_run(tmp_path, capsys):
+    """``gan-jax eval --metrics fid,acc`` on a class-conditional run reports acc_mnist (balanced labels)."""
+    workdir = tmp_path / "cgan"
+    argv = ["train", "cgan_mnist", "--workdir", str(workdir), "--no-progress"]
+    for kv in ["data.name=digits", "data.image_size=28", "model.g_hidden=16", "model.d_hidden=16", "train.steps=2",
+               "train.batch_size=16", "log.every=1", "log.sample_every=2", "log.num_samples=20"]:
+        argv += ["--set", kv]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["eval", "--workdir", str(workdir), "--metrics", "fid,acc", "--num", "50"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out) >= {"step", "fid_mnist", "acc_mnist"} and 0.0 <= out["acc_mnist"] <= 1.0
+    saved = json.loads((workdir / "eval" / "step_2.json").read_text())
+    assert saved["acc_mnist"] == out["acc_mnist"]
+
+
+def test_eval_with_standing_statistics(run, capsys):
+    """``--standing-stats N`` scores the generator with BatchNorm statistics of N fresh training-mode
+    batches (recorded in the eval file); the stored statistics are left as they were."""
+    w = str(run)
+    assert main(["eval", "--workdir", w, "--metrics", "fid", "--num", "50"]) == 0
+    plain = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["eval", "--workdir", w, "--metrics", "fid", "--num", "50", "--standing-stats", "2"]) == 0
+    standing = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert standing["fid_mnist"] != plain["fid_mnist"]  # other BatchNorm statistics, other samples
+    assert json.loads((run / "eval" / f"step_{plain['step']}.json").read_text())["meta"]["standing_stats"] == 2
+    assert main(["eval", "--workdir", w, "--metrics", "fid", "--num", "50"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == plain
+    assert "standing statistics need N >= 1" in _error(capsys, ["eval", "--workdir", w, "--standing-stats", "-1"])

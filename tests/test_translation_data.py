@@ -312,3 +312,213 @@ def test_builds_are_deterministic(tiny_dir):
     train_a, _, info = tr.translation_arrays("digits_edges")
     digest = hashlib.sha256(train_a.tobytes() + info.test_labels.tobytes()).hexdigest()
     assert digest == "cac37bca10341db3d2fad98afe8e5a831388231ef1eff4d1c978d21470350a92"
+
+
+# --- random crops and flips (data.load_size, data.flip) -----------------------------------------
+
+
+def _coords(load: int, tag: int) -> np.ndarray:
+    """uint8 (load, load, 3) image whose pixel (y, x) is (y, x, tag): a crop shows where it came from."""
+    y, x = np.meshgrid(np.arange(load), np.arange(load), indexing="ij")
+    return np.stack([y, x, np.full_like(y, tag)], -1).astype(np.uint8)
+
+
+def _window(image: np.ndarray, load: int) -> tuple[int, int, bool]:
+    """(top, left, flipped) of a crop of a ``_coords`` image; asserts it is one whole window inside it."""
+    size = image.shape[0]
+    r = np.arange(size)
+    top, cols = int(image[0, 0, 0]), image[0, :, 1].astype(int)
+    flipped = bool(cols[0] > cols[-1])
+    left = int(cols.min())
+    np.testing.assert_array_equal(image[..., 0], np.broadcast_to((top + r)[:, None], (size, size)))
+    np.testing.assert_array_equal(image[..., 1], np.broadcast_to((left + (r[::-1] if flipped else r))[None, :], (size, size)))
+    assert 0 <= top <= load - size and 0 <= left <= load - size
+    return top, left, flipped
+
+
+def _coord_pairs(root: Path, n: int, load: int) -> str:
+    """``folder_pairs:`` of n load x load pairs (no resize on loading): a = coords with tag i, b = tag i + 100."""
+    for i in range(n):
+        for side, tag in (("A", i), ("B", i + 100)):
+            (root / side).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(_coords(load, tag)).save(root / side / f"{i:02d}.png")
+    return f"folder_pairs:{root / 'A'},{root / 'B'}"
+
+
+def _windows(batch: np.ndarray, load: int) -> list[tuple[int, int, bool]]:
+    return [_window(im, load) for im in batch]
+
+
+def test_paired_crops_and_flips_are_one_draw_per_pair(tmp_path):
+    name = _coord_pairs(tmp_path, 20, 12)
+    ds = get_dataset(name, image_size=8, load_size=12, flip=True)
+    info = ds.translation
+    assert ds.data_shape == info.shape_a == info.shape_b == (8, 8, 3)
+    train_a, train_b, _ = tr.translation_arrays(name, image_size=8, load_size=12)
+    assert train_a.shape == (18, 12, 12, 3) and info.test_a.shape == (2, 8, 8, 3)
+    stream = ds.stream(6, 0)
+    windows = []
+    for _ in range(6):  # 3 batches per epoch: crosses epochs
+        batch = next(stream)
+        assert batch["a"].shape == batch["b"].shape == (6, 8, 8, 3) and batch["a"].dtype == np.uint8
+        np.testing.assert_array_equal(batch["a"][..., :2], batch["b"][..., :2])  # the same window and flip for a and b ...
+        np.testing.assert_array_equal(batch["b"][..., 2], batch["a"][..., 2] + 100)  # ... of the same pair
+        assert {int(t) for t in batch["a"][:, 0, 0, 2]} <= set(train_a[:, 0, 0, 2].tolist())  # training pairs only
+        windows += _windows(batch["a"], 12)
+    tops, lefts, flips = zip(*windows)
+    assert len(set(tops)) >= 3 and len(set(lefts)) >= 3 and 0.2 < np.mean(flips) < 0.8  # per-example draws
+    # crops without flips, and flips without crops
+    assert not any(f for *_, f in _windows(next(get_dataset(name, image_size=8, load_size=12).stream(6, 0))["a"], 12))
+    plain = next(get_dataset(name, image_size=12, flip=True).stream(18, 0))["a"]
+    assert {w[:2] for w in _windows(plain, 12)} == {(0, 0)} and 0 < np.mean([w[2] for w in _windows(plain, 12)]) < 1
+
+
+def test_unpaired_domains_jitter_independently():
+    same = np.repeat(_coords(12, 7)[None], 4, 0)  # four equal images: only the jitter tells a from b
+    for paired in (True, False):
+        stream = tr.TranslationStream(same, same, paired, 4, 0, crop=8, flip=True)
+        batches = [next(stream) for _ in range(3)]
+        a, b = (np.concatenate([x[k] for x in batches]) for k in "ab")
+        _windows(a, 12)
+        _windows(b, 12)
+        assert np.array_equal(a, b) == paired
+
+
+def _check_jitter_resume(ds: Dataset, batch_size: int) -> None:
+    for k in (2, 5):  # within the first epoch, and after an epoch boundary
+        stream = ds.stream(batch_size, 5)
+        for _ in range(k):
+            next(stream)
+        state = json.loads(json.dumps(stream.get_state()))
+        assert state["batches"] == k
+        expected = [next(stream) for _ in range(4)]
+        old = {key: v for key, v in state.items() if key != "batches"}  # a state saved before the counter existed
+        for saved in (state, old):
+            again = ds.stream(batch_size, 5)
+            again.set_state(saved)
+            for batch in expected:
+                got = next(again)
+                np.testing.assert_array_equal(got["a"], batch["a"])
+                np.testing.assert_array_equal(got["b"], batch["b"])
+
+
+def test_jitter_resumes_exactly(tmp_path):
+    _check_jitter_resume(get_dataset(_coord_pairs(tmp_path / "p", 20, 12), image_size=8, load_size=12, flip=True), 6)
+    for d in ("x", "y"):
+        for i in range(10 if d == "x" else 14):
+            _png(tmp_path / d / f"{i}.png", (12, 12), seed=i)
+    _check_jitter_resume(get_dataset(f"folders:{tmp_path / 'x'},{tmp_path / 'y'}", image_size=8, load_size=12, flip=True), 4)
+
+
+def test_jitter_depends_on_seed_and_shard():
+    same = np.repeat(_coords(12, 7)[None], 8, 0)  # equal images: the batch order cannot hide the jitter
+
+    def draws(seed, shard=0, count=1):
+        stream = tr.TranslationStream(same, same, True, 4, seed, shard_index=shard, shard_count=count, crop=8, flip=True)
+        return np.concatenate([next(stream)["a"] for _ in range(3)])
+
+    np.testing.assert_array_equal(draws(0), draws(0))
+    assert not np.array_equal(draws(0), draws(1))
+    np.testing.assert_array_equal(draws(3, 1, 2), draws(3, 1, 2))
+    assert not np.array_equal(draws(3, 0, 2), draws(3, 1, 2))  # each process draws its own jitter
+
+
+def test_jitter_leaves_test_images_and_plain_streams_alone(tmp_path):
+    from gan_jax.data.folder import load_folder
+
+    for i in range(12):
+        _png(tmp_path / "h" / f"{i:02d}.png", (20 + i, 18), seed=i)
+        _png(tmp_path / "z" / f"{i:02d}.png", (17, 17), channels=1, seed=50 + i)
+    name = f"folders:{tmp_path / 'h'},{tmp_path / 'z'}"
+    plain_a, plain_b, plain = tr.translation_arrays(name, image_size=8)
+    jitter = get_dataset(name, image_size=8, load_size=11, flip=True)
+    train_a, train_b, info = tr.translation_arrays(name, image_size=8, load_size=11)
+    assert jitter.translation is info and info.shape_a == (8, 8, 3) and info.shape_b == (8, 8, 1)
+    for d, test, stored, train in (("h", info.test_a, train_a, plain_a), ("z", info.test_b, train_b, plain_b)):
+        held_train, held_test = tr._held_out(12, d)
+        # the held-out images: the old center crop + resize to image_size, no crop, no flip
+        np.testing.assert_array_equal(test, load_folder(str(tmp_path / d), 8)[held_test])
+        np.testing.assert_array_equal(test, (plain.test_a if d == "h" else plain.test_b))
+        np.testing.assert_array_equal(train, load_folder(str(tmp_path / d), 8)[held_train])
+        np.testing.assert_array_equal(stored, load_folder(str(tmp_path / d), 11)[held_train])  # training at load_size
+    # defaults: the stream and its state are what they were before jitter existed
+    stream = get_dataset(name, image_size=8).stream(4, 3)
+    batch = next(stream)
+    assert set(stream.get_state()) == {"a", "b"}
+    side_seed = int(np.random.SeedSequence([3, 0]).generate_state(1)[0])
+    from gan_jax.data.arrays import ArrayStream
+
+    np.testing.assert_array_equal(batch["a"], plain_a[next(ArrayStream(np.arange(11), None, 4, side_seed))["x"]])
+
+
+def test_bad_jitter_settings_raise_one_clear_line(tmp_path):
+    name = _coord_pairs(tmp_path, 4, 12)
+    with pytest.raises(DatasetError) as e:
+        get_dataset(name, image_size=8, load_size=6)
+    assert "data.load_size=6 must be >= data.image_size=8" in _one_line(e)
+    with pytest.raises(DatasetError) as e:
+        get_dataset(name, load_size=-1)
+    assert "data.load_size=-1 must be >= data.image_size=64" in _one_line(e)
+    for dataset, kwargs, what in [("digits_edges", {"load_size": 36}, "data.load_size=36"), ("digits", {"flip": True}, "data.flip=true"),
+                                  (f"folder:{tmp_path / 'A'}", {"load_size": 70, "flip": True}, "data.load_size=70 and data.flip=true")]:
+        with pytest.raises(DatasetError) as e:
+            get_dataset(dataset, **kwargs)
+        message = _one_line(e)
+        assert message.startswith(what + ":") and "folders:DIR_A,DIR_B and folder_pairs:DIR_A,DIR_B" in message, message
+        assert repr(dataset) in message
+    with pytest.raises(DatasetError) as e:
+        tr.translation_arrays("cifar10_gray", load_size=40)
+    assert "data.load_size=40" in _one_line(e)
+
+
+def _folder_experiments(tmp_path: Path) -> dict[str, list[str]]:
+    """Tiny overrides of cyclegan_folder / pix2pix_folder on small folders (U-Nets need 32 px)."""
+    for i in range(6):
+        _png(tmp_path / "h" / f"{i}.png", (24, 20), seed=i)
+        _png(tmp_path / "z" / f"{i}.png", (20, 20), channels=1, seed=10 + i)
+    tiny = ["model.ngf=4", "model.ndf=4", "model.d_layers=2", "train.batch_size=2", "train.steps=2", "log.every=1",
+            "log.sample_every=2", "log.eval_samples=2", "log.num_samples=4", "log.tensorboard=false", "checkpoint.every=2",
+            "recipe.decay_steps=0"]
+    return {"cyclegan_folder": [*tiny, f"data.name=folders:{tmp_path / 'h'},{tmp_path / 'z'}", "data.image_size=16",
+                                "data.load_size=18", "model.n_blocks=1", "recipe.pool_size=2"],
+            "pix2pix_folder": [*tiny, f"data.name={_coord_pairs(tmp_path / 'p', 6, 40)}", "data.image_size=32", "data.load_size=36"]}
+
+
+def test_folder_experiments_build_with_jitter(tmp_path):
+    """cyclegan_folder and pix2pix_folder keep the reference's augmentation and build through the config path."""
+    import jax
+
+    from gan_jax.config import apply_overrides, load_experiment
+    from gan_jax.experiment import build_dataset, build_state
+
+    for experiment, sets in _folder_experiments(tmp_path).items():
+        config = load_experiment(experiment)
+        assert (config.data.image_size, config.data.load_size, config.data.flip) == (256, 286, True)
+        small = apply_overrides(config, sets)
+        dataset = build_dataset(small)
+        size = small.data.image_size
+        assert dataset.translation.shape_a[:2] == dataset.translation.test_b.shape[1:3] == (size, size)
+        stream = dataset.stream(small.train.batch_size, small.train.seed)
+        batch = next(stream)
+        assert batch["a"].shape[1:3] == batch["b"].shape[1:3] == (size, size) and stream.get_state()["batches"] == 1
+        built = []
+        state = jax.eval_shape(lambda: built.append(build_state(small, dataset)) or built[0][2])  # shapes only
+        assert jax.tree.leaves(state.nets[built[0][1].generator].params)
+        with pytest.raises(DatasetError) as e:
+            build_dataset(apply_overrides(small, ["data.load_size=12"]))
+        assert f"data.load_size=12 must be >= data.image_size={size}" in _one_line(e)
+
+
+@pytest.mark.slow
+def test_folder_experiments_train_with_jitter(tmp_path):
+    """Two steps of each folder experiment through the CLI (~45 CPU-s each, mostly XLA compiling);
+    the jitter's counter travels with the checkpoint."""
+    from gan_jax.cli import main
+
+    for experiment, sets in _folder_experiments(tmp_path).items():
+        w = tmp_path / experiment
+        assert main(["train", experiment, "--workdir", str(w), "--no-progress", *[x for s in sets for x in ("--set", s)]]) == 0
+        data = json.loads((w / "config.json").read_text())["data"]
+        assert data["flip"] and data["load_size"] == data["image_size"] + (2 if experiment == "cyclegan_folder" else 4)
+        saved = [json.loads(f.read_text()) for f in (w / "checkpoints").rglob("*") if f.is_file() and b'"batches"' in f.read_bytes()]
+        assert saved and saved[0]["batches"] == 2, experiment

@@ -249,17 +249,19 @@ def _known_names() -> str:
 
 
 def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | None = None, split: str = "train", seq_len: int = 0,
-                text_level: str = "char", limit: int = 0) -> Dataset:
+                text_level: str = "char", limit: int = 0, load_size: int = 0, flip: bool = False) -> Dataset:
     """The dataset called ``name`` (see the module docstring); raises ``DatasetError``/``DatasetNotFoundError``.
 
     Text datasets (``seqgan_oracle``, ``seqgan_random``, ``poems_zh_5``, ``poems_zh_7``,
     ``text:<path>``) take ``seq_len`` (0: the data's own length) and ``text_level`` ("char"/"word").
     Translation datasets (``gan_jax.data.translation``) carry their test split in ``translation``
-    and ignore ``split``."""
+    and ignore ``split``; ``folders:``/``folder_pairs:`` also take ``load_size`` and ``flip``
+    (random crops and flips of the training images; 0 / False: off)."""
     from gan_jax.data import oracle, text, translation
 
     if limit and name not in IMAGE_SPECS and not name.startswith(FOLDER_PREFIX):
         raise DatasetError(f"data.limit applies to image datasets ({', '.join(IMAGE_SPECS)}, {FOLDER_PREFIX}<path>), not {name!r}")
+    translation.check_augment(name, image_size, load_size, flip)
     if name in oracle.ORACLE_DATASETS:
         if seq_len not in (0, oracle.LENGTH):
             raise DatasetError(f"the SeqGAN oracle's sequences have {oracle.LENGTH} tokens, got data.seq_len={seq_len}")
@@ -268,7 +270,7 @@ def get_dataset(name: str, *, image_size: int | None = None, data_dir: str | Non
         return text.text_dataset(name, data_dir=_resolve_dir(data_dir), seq_len=seq_len,
                                  level=None if name in text.TEXT_DATASETS else text_level)
     if translation.is_translation(name):
-        return translation.translation_dataset(name, image_size=image_size, data_dir=data_dir)
+        return translation.translation_dataset(name, image_size=image_size, data_dir=data_dir, load_size=load_size, flip=flip)
     if name in DATASETS:
         return DATASETS[name](image_size)
     if name in IMAGE_SPECS:

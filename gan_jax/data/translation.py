@@ -25,6 +25,16 @@ patches are whole CIFAR-10 images of the same split (a seeded random choice, ran
 horizontally) instead of crops of BSDS500 photos; edges are a small Canny-like Sobel detector
 (``edges``) instead of HED, so they are thinner and noisier than pix2pix's.
 
+Random crops and flips (``data.load_size``, ``data.flip``; folder datasets only): the reference
+(junyanz/pytorch-CycleGAN-and-pix2pix, ``--preprocess resize_and_crop --load_size 286 --crop_size
+256``, flips unless ``--no_flip``) resizes every training image to 286x286, takes a random 256x256
+crop and flips it left-right with p = 0.5, one draw per image, shared by the two images of an
+aligned pair. Here the training images are stored at load_size (center-cropped to a square first,
+as every folder image, and resized bilinearly; the reference stretches non-square images and
+resizes bicubically) and ``TranslationStream`` crops and flips each batch on the host. The
+held-out test images stay at image_size, resized without crop or flip, so metrics do not depend
+on random draws (the reference's test script also random-crops, only without flips).
+
 Every derived array is computed once per process, read-only, and identical on every machine:
 integer arithmetic for gray/edges/blends and fixed numpy seeds (the ``*_SEED`` constants).
 Streams yield ``{"a": uint8 (B, H, W, Ca), "b": uint8 (B, H, W, Cb)}``: paired sets draw a and b
@@ -46,9 +56,9 @@ from gan_jax.data.errors import DatasetError, DatasetNotFoundError
 if TYPE_CHECKING:
     from gan_jax.data import Dataset
 
-__all__ = ["TRANSLATION_DATASETS", "FOLDERS_PREFIX", "FOLDER_PAIRS_PREFIX", "HELD_OUT_FRACTION", "HELD_OUT_SEED",
-           "MNIST_M_SEEDS", "MNIST_M_SPLIT", "TranslationInfo", "TranslationStream", "is_translation", "gray", "edges",
-           "blend_mnist_m", "mnist_m_patches", "translation_arrays", "translation_dataset"]
+__all__ = ["TRANSLATION_DATASETS", "FOLDERS_PREFIX", "FOLDER_PAIRS_PREFIX", "AUGMENTED_PREFIXES", "HELD_OUT_FRACTION",
+           "HELD_OUT_SEED", "JITTER_SEED", "MNIST_M_SEEDS", "MNIST_M_SPLIT", "TranslationInfo", "TranslationStream", "is_translation",
+           "gray", "edges", "blend_mnist_m", "mnist_m_patches", "check_augment", "translation_arrays", "translation_dataset"]
 
 TRANSLATION_DATASETS = ("cifar10_edges", "cifar10_gray", "digits_edges", "mnist_mnistm")
 FOLDERS_PREFIX = "folders:"
@@ -61,6 +71,10 @@ HELD_OUT_SEED = 0
 MNIST_M_SEEDS = {"train": 1, "test": 2}
 #: MNIST train digits [0, MNIST_M_SPLIT) are domain a, [MNIST_M_SPLIT, 60000) become MNIST-M
 MNIST_M_SPLIT = 30000
+#: datasets whose training images can be randomly cropped and flipped (data.load_size, data.flip)
+AUGMENTED_PREFIXES = (FOLDERS_PREFIX, FOLDER_PAIRS_PREFIX)
+#: first entropy word of the crop/flip draws: keeps them apart from the order streams' seeds
+JITTER_SEED = 0x6A177E12
 _DEFAULT_SIZE = 32
 _CHUNK_PIXELS = 2**22  # pixels per vectorised edge step (4096 images at 32x32): bounds the int32 temporaries
 
@@ -88,7 +102,7 @@ class TranslationInfo:
 
 
 def is_translation(name: str) -> bool:
-    return name in TRANSLATION_DATASETS or name.startswith((FOLDERS_PREFIX, FOLDER_PAIRS_PREFIX))
+    return name in TRANSLATION_DATASETS or name.startswith(AUGMENTED_PREFIXES)
 
 
 def _readonly(*arrays: np.ndarray | None) -> None:
@@ -196,7 +210,8 @@ class _Arrays:
 
 def _pack(paired, domains, train_a, train_b, test_a, test_b, aligned, labels, features) -> _Arrays:
     _readonly(train_a, train_b, test_a, test_b, labels)
-    info = TranslationInfo(paired=paired, domains=domains, shape_a=tuple(train_a.shape[1:]), shape_b=tuple(train_b.shape[1:]),
+    # the test images have the model's shape; training images may be larger (load_size: cropped per batch)
+    info = TranslationInfo(paired=paired, domains=domains, shape_a=tuple(test_a.shape[1:]), shape_b=tuple(test_b.shape[1:]),
                            test_a=test_a, test_b=test_b, aligned_test=aligned, test_labels=labels, features=features)
     return _Arrays(train_a, train_b, info)
 
@@ -256,16 +271,22 @@ def _domains(a: Path, b: Path) -> tuple[str, str]:
     return (a.name, b.name) if a.name != b.name else (str(a), str(b))
 
 
-def _folders(name: str, size: int) -> _Arrays:
-    from gan_jax.data.folder import load_folder
+def _folder_split(root: Path, train_size: int, test_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) images of one folder, read like ``folder:<path>``: the held-out images at
+    ``test_size``, the training images at ``train_size`` (the load size of random crops)."""
+    from gan_jax.data.folder import IMAGE_EXTENSIONS, _decode, _first_channels, _image_files
 
+    files = _image_files(root)
+    if not files:
+        raise DatasetError(f"image folder {root} holds no images ({', '.join(IMAGE_EXTENSIONS)}); add some or fix the path")
+    train, test = _held_out(len(files), f"image folder {root}")
+    channels = _first_channels(files[0])
+    return tuple(np.stack([_decode(files[i], channels, s) for i in index]) for index, s in ((train, train_size), (test, test_size)))
+
+
+def _folders(name: str, size: int, train_size: int) -> _Arrays:
     dir_a, dir_b = _two_dirs(name, FOLDERS_PREFIX)
-    out = []
-    for d in (dir_a, dir_b):
-        images = load_folder(str(d), size)
-        train, test = _held_out(len(images), f"image folder {d}")
-        out += [images[train], images[test]]
-    (train_a, test_a), (train_b, test_b) = out[:2], out[2:]
+    (train_a, test_a), (train_b, test_b) = (_folder_split(d, train_size, size) for d in (dir_a, dir_b))
     return _pack(False, _domains(dir_a, dir_b), train_a, train_b, test_a, test_b, False, None, (None, None))
 
 
@@ -290,7 +311,7 @@ def _unmatched(keys: list[str], root: Path, other: Path) -> str:
     return f"{len(keys)} in {root} without a partner in {other}" + (f" ({first})" if keys else "")
 
 
-def _folder_pairs(name: str, size: int) -> _Arrays:
+def _folder_pairs(name: str, size: int, train_size: int) -> _Arrays:
     from gan_jax.data.folder import _first_channels, _read
     from gan_jax.data.pipeline import center_crop, resize
 
@@ -302,22 +323,28 @@ def _folder_pairs(name: str, size: int) -> _Arrays:
                            f"{_unmatched(only_b, dir_b, dir_a)}; files pair by relative path without extension "
                            "(DIR_A/001.png with DIR_B/001.jpg)")
     keys = sorted(stems_a)
+    train, test = _held_out(len(keys), f"dataset {name!r}", "pair")
+    sizes = np.full(len(keys), train_size)
+    sizes[test] = size  # held-out pairs at the model's size: evaluation never crops
     channels = _first_channels(stems_a[keys[0]]), _first_channels(stems_b[keys[0]])
     a, b = [], []
-    for key in keys:
+    for key, s in zip(keys, sizes.tolist()):
         im_a, im_b = _read(stems_a[key], channels[0]), _read(stems_b[key], channels[1])
         if im_a.shape[:2] != im_b.shape[:2]:
             raise DatasetError(f"dataset {name!r}: {stems_a[key]} is {im_a.shape[1]}x{im_a.shape[0]} but its pair {stems_b[key]} "
                                f"is {im_b.shape[1]}x{im_b.shape[0]}; paired images must be pixel-aligned (the same size)")
-        a.append(resize(center_crop(im_a), size))
-        b.append(resize(center_crop(im_b), size))
-    a, b = np.stack(a), np.stack(b)
-    train, test = _held_out(len(keys), f"dataset {name!r}", "pair")
-    return _pack(True, _domains(dir_a, dir_b), a[train], b[train], a[test], b[test], True, None, (None, None))
+        a.append(resize(center_crop(im_a), s))
+        b.append(resize(center_crop(im_b), s))
+
+    def stack(images: list[np.ndarray], index: np.ndarray) -> np.ndarray:
+        return np.stack([images[i] for i in index])
+
+    return _pack(True, _domains(dir_a, dir_b), stack(a, train), stack(b, train), stack(a, test), stack(b, test), True, None,
+                 (None, None))
 
 
 @functools.lru_cache(maxsize=2)
-def _build(name: str, size: int, data_dir: str | None) -> _Arrays:
+def _build(name: str, size: int, data_dir: str | None, load_size: int = 0) -> _Arrays:
     if name in ("cifar10_edges", "cifar10_gray"):
         return _cifar(name, size, data_dir)
     if name == "digits_edges":
@@ -325,23 +352,42 @@ def _build(name: str, size: int, data_dir: str | None) -> _Arrays:
     if name == "mnist_mnistm":
         return _mnist_mnistm(size, data_dir)
     if name.startswith(FOLDERS_PREFIX):
-        return _folders(name, size)
+        return _folders(name, size, load_size or size)
     if name.startswith(FOLDER_PAIRS_PREFIX):
-        return _folder_pairs(name, size)
+        return _folder_pairs(name, size, load_size or size)
     raise DatasetError(f"unknown translation dataset {name!r}; available: {', '.join(TRANSLATION_DATASETS)}, "
                        f"{FOLDERS_PREFIX}DIR_A,DIR_B, {FOLDER_PAIRS_PREFIX}DIR_A,DIR_B")
 
 
-def translation_arrays(name: str, *, image_size: int | None = None,
-                       data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, TranslationInfo]:
+def check_augment(name: str, image_size: int | None, load_size: int, flip: bool) -> None:
+    """``DatasetError`` unless ``load_size``/``flip`` are off or fit dataset ``name`` (folders only)."""
+    if not (load_size or flip):
+        return
+    if not name.startswith(AUGMENTED_PREFIXES):
+        what = " and ".join(([f"data.load_size={load_size}"] if load_size else []) + (["data.flip=true"] if flip else []))
+        raise DatasetError(f"{what}: random crops and flips apply to the image-folder translation datasets only "
+                           f"({FOLDERS_PREFIX}DIR_A,DIR_B and {FOLDER_PAIRS_PREFIX}DIR_A,DIR_B), not {name!r}; set "
+                           "data.load_size=0 data.flip=false")
+    from gan_jax.data import FOLDER_DEFAULT_SIZE
+
+    size = _size(name, image_size, FOLDER_DEFAULT_SIZE)
+    if load_size and load_size < size:
+        raise DatasetError(f"data.load_size={load_size} must be >= data.image_size={size} (training images are loaded at "
+                           "load_size and randomly cropped to image_size), or 0 (off)")
+
+
+def translation_arrays(name: str, *, image_size: int | None = None, data_dir: str | None = None,
+                       load_size: int = 0) -> tuple[np.ndarray, np.ndarray, TranslationInfo]:
     """(train a, train b, info) of dataset ``name``: read-only uint8 arrays, memoised per process.
 
     ``image_size=None``: 32 (64 for ``folders:``/``folder_pairs:``). Paired sets: train_a[i] and
-    train_b[i] are a pair; unpaired sets may differ in length."""
+    train_b[i] are a pair; unpaired sets may differ in length. ``load_size`` (folders only, 0 = off):
+    the training arrays are load_size x load_size, the test split and ``info``'s shapes image_size."""
     from gan_jax.data import FOLDER_DEFAULT_SIZE, _resolve_dir
 
-    default = FOLDER_DEFAULT_SIZE if name.startswith((FOLDERS_PREFIX, FOLDER_PAIRS_PREFIX)) else _DEFAULT_SIZE
-    built = _build(name, _size(name, image_size, default), _resolve_dir(data_dir))
+    check_augment(name, image_size, load_size, False)
+    default = FOLDER_DEFAULT_SIZE if name.startswith(AUGMENTED_PREFIXES) else _DEFAULT_SIZE
+    built = _build(name, _size(name, image_size, default), _resolve_dir(data_dir), load_size)
     return built.train_a, built.train_b, built.info
 
 
@@ -352,13 +398,24 @@ class TranslationStream:
     """Infinite stream of ``{"a": ..., "b": ...}`` batches; ``get_state``/``set_state`` resume exactly.
 
     Paired: one ArrayStream of pair indices. Unpaired: one per domain, seeded independently from
-    ``seed`` (SeedSequence([seed, 0]) / ([seed, 1]))."""
+    ``seed`` (SeedSequence([seed, 0]) / ([seed, 1])).
+
+    ``crop > 0`` (a random ``crop`` x ``crop`` window of every image) and ``flip`` (a left-right flip
+    with p = 0.5) jitter each example on its own, as the reference's per-image transforms: paired
+    sets with one draw per pair, applied to a and b alike; unpaired sets with independent draws per
+    domain. The draws come from ``default_rng([JITTER_SEED, seed, shard_index, side, batch])``,
+    a function of the batch counter (saved in the state), so a resumed stream jitters exactly as
+    the uninterrupted one and every shard draws its own jitter."""
 
     def __init__(self, train_a: np.ndarray, train_b: np.ndarray, paired: bool, batch_size: int, seed: int, *,
-                 name: str = "", shard_index: int = 0, shard_count: int = 1):
+                 name: str = "", shard_index: int = 0, shard_count: int = 1, crop: int = 0, flip: bool = False):
         if not 0 <= shard_index < shard_count:
             raise ValueError(f"shard_index must be in [0, {shard_count}), got {shard_index}")
+        if crop and not 0 < crop <= min(x.shape[d] for x in (train_a, train_b) for d in (1, 2)):
+            raise ValueError(f"crop must be in [1, {min(train_a.shape[1:3] + train_b.shape[1:3])}] (the stored images), got {crop}")
         self.train_a, self.train_b, self.paired = train_a, train_b, paired
+        self.crop, self.flip, self._seed, self._shard = crop, flip, seed, shard_index
+        self._batches = 0  # batches returned: the jitter's counter
         sides = [("pairs", len(train_a))] if paired else [("a images", len(train_a)), ("b images", len(train_b))]
         self._orders = []
         for side, (what, n) in enumerate(sides):
@@ -369,19 +426,47 @@ class TranslationStream:
             side_seed = seed if paired else int(np.random.SeedSequence([seed, side]).generate_state(1)[0])
             self._orders.append(ArrayStream(index, None, batch_size, side_seed))
 
-    def __iter__(self):
-        return self
+    @property
+    def jitters(self) -> bool:
+        return bool(self.crop) or self.flip
+
+    def _window(self, side: int, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows (n, S), cols (n, S)) pixel indices of each example's crop, columns reversed where flipped."""
+        rng = np.random.default_rng([JITTER_SEED, self._seed, self._shard, side, self._batches])
+        size = self.crop or h
+        top, left = rng.integers(0, h - size + 1, n), rng.integers(0, w - size + 1, n)
+        r = np.arange(size)
+        flipped = (rng.random(n) < 0.5) if self.flip else np.zeros(n, bool)
+        return top[:, None] + r, left[:, None] + np.where(flipped[:, None], r[::-1], r)
+
+    @staticmethod
+    def _take(x: np.ndarray, window: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        rows, cols = window
+        return x[np.arange(len(x))[:, None, None], rows[:, :, None], cols[:, None, :]]
 
     def __next__(self) -> dict[str, np.ndarray]:
         if self.paired:
             i = next(self._orders[0])["x"]
-            return {"a": self.train_a[i], "b": self.train_b[i]}
-        return {"a": self.train_a[next(self._orders[0])["x"]], "b": self.train_b[next(self._orders[1])["x"]]}
+            a, b = self.train_a[i], self.train_b[i]
+            if self.jitters:
+                window = self._window(0, len(i), *a.shape[1:3])
+                a, b = self._take(a, window), self._take(b, window)
+        else:
+            a, b = self.train_a[next(self._orders[0])["x"]], self.train_b[next(self._orders[1])["x"]]
+            if self.jitters:
+                a, b = self._take(a, self._window(0, len(a), *a.shape[1:3])), self._take(b, self._window(1, len(b), *b.shape[1:3]))
+        self._batches += 1
+        return {"a": a, "b": b}
+
+    def __iter__(self):
+        return self
 
     def get_state(self) -> dict:
+        """The order streams' positions, plus ``"batches"`` (the jitter's counter) when jittering."""
+        counter = {"batches": self._batches} if self.jitters else {}
         if self.paired:
-            return self._orders[0].get_state()
-        return {"a": self._orders[0].get_state(), "b": self._orders[1].get_state()}
+            return {**self._orders[0].get_state(), **counter}
+        return {"a": self._orders[0].get_state(), "b": self._orders[1].get_state(), **counter}
 
     def set_state(self, state: dict) -> None:
         if self.paired:
@@ -389,12 +474,23 @@ class TranslationStream:
         else:
             self._orders[0].set_state(state["a"])
             self._orders[1].set_state(state["b"])
+        if "batches" in state:
+            self._batches = int(state["batches"])
+        else:  # a state without the counter: every epoch of the first order has len // batch_size batches
+            order = self._orders[0]
+            self._batches = order.epoch * (len(order.x) // order.batch_size) + order.position // order.batch_size
 
 
-def translation_dataset(name: str, *, image_size: int | None = None, data_dir: str | None = None) -> "Dataset":
-    """The translation dataset ``name`` (see the module docstring) as a ``Dataset`` with ``translation`` set."""
+def translation_dataset(name: str, *, image_size: int | None = None, data_dir: str | None = None, load_size: int = 0,
+                        flip: bool = False) -> "Dataset":
+    """The translation dataset ``name`` (see the module docstring) as a ``Dataset`` with ``translation`` set.
+
+    ``load_size``/``flip`` (``folders:``/``folder_pairs:`` only): random crops of training images
+    stored at load_size, random flips (``TranslationStream``); the test split is never jittered."""
     from gan_jax.data import Dataset
 
-    train_a, train_b, info = translation_arrays(name, image_size=image_size, data_dir=data_dir)
-    stream = functools.partial(TranslationStream, train_a, train_b, info.paired, name=name)
+    check_augment(name, image_size, load_size, flip)
+    train_a, train_b, info = translation_arrays(name, image_size=image_size, data_dir=data_dir, load_size=load_size)
+    stream = functools.partial(TranslationStream, train_a, train_b, info.paired, name=name,
+                               crop=info.shape_a[0] if load_size else 0, flip=flip)
     return Dataset(name=name, data_shape=info.shape_b, num_classes=0, stream=stream, is_image=True, translation=info)

@@ -31,8 +31,9 @@ class ModelConfig:
     d_batch_norm: bool = True
     #: DCGAN upsampling: "subpixel" (fast everywhere, exact) or "conv_transpose"
     g_upsample: str = "subpixel"
-    #: DCGAN weight initialisation: "normal" (the paper's N(0, 0.02)) or "flax" (Flax's defaults)
-    weight_init: str = "normal"
+    #: weight initialisation, "" = the architecture's default. DCGAN: "normal" (the paper's N(0, 0.02);
+    #: default) or "flax" (Flax's defaults); MLP: "flax" (default) or "torch" (PyTorch's nn.Linear defaults)
+    weight_init: str = ""
     #: BatchNorm in the MLP generator's hidden layers
     g_batch_norm: bool = False
     #: MLP hidden layer sizes
@@ -109,6 +110,8 @@ class RecipeConfig:
 
 
 CONDITIONINGS = ("none", "concat", "projection", "acgan")
+#: ``model.weight_init`` values per architecture (the SNGAN and BigGAN models have their own inits)
+_INITS = {"dcgan": models.dcgan.INITS, "mlp": models.mlp.INITS}
 #: which conditioning each architecture supports
 _ARCH_CONDITIONING = {"mlp": ("none", "concat"), "dcgan": ("none", "concat", "acgan"), "sngan": ("none", "projection", "acgan"),
                       "biggan": ("projection",)}
@@ -130,11 +133,15 @@ def build_models(config: Config, dataset):
         if n_cls < 1:
             raise UserError(f"model.conditioning={m.conditioning} needs a labelled dataset; {dataset.name!r} has no classes")
     aux = n_cls if m.conditioning == "acgan" else 0
+    if m.weight_init and m.arch in _INITS and m.weight_init not in _INITS[m.arch]:
+        raise UserError(f"model.arch={m.arch} supports model.weight_init in {_INITS[m.arch]}, got {m.weight_init!r}")
     if m.arch == "mlp":
         out_act = "tanh" if dataset.is_image else "linear"
+        init = m.weight_init or "flax"
         return (
-            models.MLPGenerator(output_shape=dataset.data_shape, hidden=m.g_hidden, output_activation=out_act, batch_norm=m.g_batch_norm, num_classes=n_cls),
-            models.MLPDiscriminator(hidden=m.d_hidden, num_classes=n_cls),
+            models.MLPGenerator(output_shape=dataset.data_shape, hidden=m.g_hidden, output_activation=out_act, batch_norm=m.g_batch_norm,
+                                num_classes=n_cls, weight_init=init),
+            models.MLPDiscriminator(hidden=m.d_hidden, num_classes=n_cls, weight_init=init),
         )
     if len(dataset.data_shape) != 3:
         raise UserError(f"model.arch={m.arch} needs image data, but dataset {dataset.name!r} has examples of shape {dataset.data_shape}")
@@ -144,12 +151,11 @@ def build_models(config: Config, dataset):
             raise UserError(f"unknown model.g_upsample {m.g_upsample!r}; choose one of {models.dcgan.UPSAMPLE_MODES}")
         if size not in models.dcgan.SUPPORTED_SIZES:
             raise UserError(f"DCGAN supports image sizes {sorted(models.dcgan.SUPPORTED_SIZES)}, got {size} (set data.image_size)")
-        if m.weight_init not in models.dcgan.INITS:
-            raise UserError(f"unknown model.weight_init {m.weight_init!r}; choose one of {models.dcgan.INITS}")
+        init = m.weight_init or "normal"
         return (
-            models.DCGANGenerator(image_shape=dataset.data_shape, width=m.g_width, upsample=m.g_upsample, num_classes=n_cls, weight_init=m.weight_init),
+            models.DCGANGenerator(image_shape=dataset.data_shape, width=m.g_width, upsample=m.g_upsample, num_classes=n_cls, weight_init=init),
             models.DCGANDiscriminator(
-                weight_init=m.weight_init,
+                weight_init=init,
                 width=m.d_width,
                 batch_norm=m.d_batch_norm,
                 num_classes=n_cls if m.conditioning == "concat" else 0,
