@@ -332,12 +332,11 @@ def test_torch_translation_steps():
 # ----------------------------------------------------------------------------- StyleGAN2 and BigGAN
 
 
+@pytest.mark.slow  # the networks' parameter parity and the PyTorch StyleGAN2 phases run in the default run (below)
 def test_step_throughput_stylegan2_biggan(tmp_path):
     """stylegan2-32 (with its lazy R1 step) and biggan-32 (n_critic 1 here: fewer unrolled D updates to
     compile) through the benchmark on both frameworks, width 4, batch 4, one round: one process per
-    model, each on its own core, run at once. Then, in this process: all four rows' PyTorch
-    networks have gan_jax's parameter counts (jax.eval_shape, meta device), and one eager
-    stylegan2-64 step with every lazy phase (path length, R1) and one without."""
+    model, each on its own core, run at once."""
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true".strip()
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
     cpus = sorted(os.sched_getaffinity(0))
@@ -392,7 +391,12 @@ def test_step_throughput_stylegan2_biggan(tmp_path):
             "biggan", 10, [16], 6, 3, "hinge", 1)
         assert r["real_batches_per_step"] == 1 and "--n-critic 1" in r["n_critic_override"] and r["lazy_phases"] == []
 
-    # --- in process: the four rows' networks match (shapes only), and the PyTorch StyleGAN2 phases run
+
+
+def test_stylegan2_biggan_torch_networks_match_and_phases_run():
+    """The four StyleGAN2 / BigGAN rows' PyTorch networks have gan_jax's parameter counts (jax.eval_shape,
+    meta device), and one eager PyTorch StyleGAN2-64 step with every lazy phase (path length, R1) and one
+    without run for both modulated-convolution implementations."""
     import jax
     import torch_biggan
     import torch_stylegan2
