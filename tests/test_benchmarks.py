@@ -26,6 +26,7 @@ FIELDS = {
 QUICK_PEAK = 0.5  # TFLOP/s: any number, to check the MFU arithmetic
 
 
+@pytest.mark.slow  # CI time; the default run keeps the families' parameter parity (below) and quality_vs_torch end to end
 def test_step_throughput_quick(tmp_path):
     out = tmp_path / "quick.jsonl"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
