@@ -113,15 +113,10 @@ def _scores(batches, dataset, args, seed, labels=None):
     return score_images(batches, dataset, metrics=metrics, num=args.num, data_dir=args.data_dir or None, seed=seed, labels=labels)
 
 
-def _eval_labels(num: int, num_classes: int):
-    """Balanced conditioning labels for scoring (those of ``gan_jax.evaluate``'s generated images)."""
-    return (np.arange(num) % num_classes).astype(np.int32) if num_classes else None
-
-
 def run_jax(name: str, args, seed: int) -> list[dict]:
     import jax
 
-    from gan_jax.evaluate import _generated_images
+    from gan_jax.evaluate import _generated_images, balanced_labels
     from gan_jax.experiment import build_dataset
     from gan_jax.train import train_and_evaluate
 
@@ -132,7 +127,7 @@ def run_jax(name: str, args, seed: int) -> list[dict]:
         state, result = train_and_evaluate(config, workdir, progress=False, dataset=dataset)
         train_s = time.perf_counter() - t0
     n_g, n_d = (sum(x.size for x in jax.tree.leaves(state.nets[n].params)) for n in ("G", "D"))
-    labels = _eval_labels(args.num, result.recipe.num_classes)
+    labels = balanced_labels(args.num, result.recipe.num_classes)
     if args.grids:  # the EMA generator's grid, as gan-jax sample (a class per row for conditional models)
         from gan_jax.sampling import sample_grid
 
@@ -161,6 +156,7 @@ def run_torch(name: str, args, seed: int) -> list[dict]:
     import torch_models as tm
 
     from gan_jax.experiment import build_dataset
+    from gan_jax.evaluate import balanced_labels
     from gan_jax.images import to_uint8
 
     config = _config(name, args, seed)
@@ -188,7 +184,7 @@ def run_torch(name: str, args, seed: int) -> list[dict]:
 
     g = gan.G.eval()  # BatchNorm running statistics, as gan_jax's raw generator at test time
     gen = torch.Generator().manual_seed(seed + 1000)
-    labels = _eval_labels(args.num, fam.num_classes)
+    labels = balanced_labels(args.num, fam.num_classes)
 
     def images():
         with torch.no_grad():

@@ -115,15 +115,19 @@ def _reference(dataset, net, *, data_dir, num_real, progress):
         raise UserError(str(e).splitlines()[0]) from None
 
 
+def balanced_labels(num: int, num_classes: int) -> np.ndarray | None:
+    """The labels scored samples are drawn for: classes in turn (``None`` for unconditional models)."""
+    return (np.arange(num) % num_classes).astype(np.int32) if num_classes else None
+
+
 def _generated_images(recipe, state, *, num, batch_size, seed, use_ema) -> Iterator[np.ndarray]:
     """``num`` uint8 images of the generator from the fixed latents of ``seed``, in batches."""
     from gan_jax.images import to_uint8
     from gan_jax.sampling import _generate, fixed_latents, noise_key
 
     z = fixed_latents(recipe, num, seed)
-    labels = None
-    if recipe.num_classes:  # balanced classes
-        labels = jnp.asarray(np.arange(num) % recipe.num_classes, jnp.int32)
+    labels = balanced_labels(num, recipe.num_classes)
+    labels = None if labels is None else jnp.asarray(labels)
     for start in range(0, num, batch_size):
         valid = min(batch_size, num - start)
         zb = z[start:start + batch_size]
@@ -164,7 +168,7 @@ def compute_metrics(recipe, state, dataset, *, metrics: Sequence[str] = METRICS,
     if batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {batch_size}")
     images = _generated_images(recipe, state, num=num, batch_size=min(batch_size, max(num, 1)), seed=seed, use_ema=use_ema)
-    labels = np.arange(num) % recipe.num_classes if recipe.num_classes else None  # those of _generated_images
+    labels = balanced_labels(num, recipe.num_classes)  # those of _generated_images
     return score_images(images, dataset, metrics=metrics, features=features, num=num, data_dir=data_dir, seed=seed,
                         num_real=num_real, progress=progress, labels=labels)
 
