@@ -7,6 +7,8 @@
     gan-jax eval --workdir DIR [--metrics fid,kid,is,pr[,acc]] [--num N] [--features mnist|cifar10|inception:PATH]
     gan-jax translate --workdir DIR --input IMG_OR_DIR --out OUT [--direction a2b|b2a]   (pix2pix / CycleGAN runs)
     gan-jax mix --workdir DIR --out FILE.png [--rows R] [--cols C] [--layers A-B] [--truncation PSI]   (StyleGAN2 runs)
+    gan-jax project --workdir DIR --image IMG --out FILE.png [--steps N] [--seed S] [--w-plus] [--no-ema] [--save-w W.npy]
+                    [--video] [--features mnist|cifar10|none] [--feature-weight X]   (StyleGAN2 runs: image -> w)
     gan-jax list
 
 ``train`` on a workdir that holds the same experiment resumes from its latest checkpoint.
@@ -70,6 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     mx.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in [0, 1]")
     mx.add_argument("--label", type=int, default=0, help="class (conditional models)")
     mx.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
+
+    pj = sub.add_parser("project", help="find the w of a StyleGAN2 run that reproduces an image (as projector.py, without LPIPS)")
+    pj.add_argument("--workdir", required=True)
+    pj.add_argument("--image", required=True, help="the target image (center-cropped, resized and converted to the run's shape)")
+    pj.add_argument("--out", required=True, help="FILE.png: target | projection side by side (a new file)")
+    pj.add_argument("--steps", type=int, default=1000, help="optimisation steps (default: 1000, as projector.py)")
+    pj.add_argument("--seed", type=int, default=0, help="the noise added to w while optimising")
+    pj.add_argument("--w-plus", action="store_true", help="optimise one w per style layer (default: one w for all, as projector.py)")
+    pj.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
+    pj.add_argument("--save-w", metavar="W.npy", help="also write the styles, float32 (1, num_ws, w_dim) (a new file)")
+    pj.add_argument("--video", action="store_true", help="also write FILE.gif: target | projection along the optimisation")
+    pj.add_argument("--features", choices=("mnist", "cifar10", "none"), help="classifier of the feature loss (default: the one "
+                    "gan-jax eval uses for the dataset; none: pixel MSE only)")
+    pj.add_argument("--feature-weight", type=float, help="weight of the feature loss (default: per classifier, see gan_jax.projection)")
+    pj.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="FID/KID/IS/precision-recall of a trained generator (writes WORKDIR/eval/step_N.json)")
     e.add_argument("--workdir", required=True)
@@ -307,6 +324,83 @@ def _mix(args) -> int:
     return 0
 
 
+def _project(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from gan_jax.config import UserError
+    from gan_jax.data import DatasetError
+    from gan_jax.translation_eval import load_inputs
+
+    out, image = Path(args.out), Path(args.image)
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out must end in .png, got {out.name!r}")
+    outputs = [out] + ([out.with_suffix(".gif")] if args.video else [])
+    if args.save_w:
+        if Path(args.save_w).suffix != ".npy":
+            raise UserError(f"--save-w must end in .npy, got {Path(args.save_w).name!r}")
+        outputs.append(Path(args.save_w))
+    for path in outputs:
+        if path.exists():
+            raise UserError(f"{path} exists; choose a new path (nothing was written)")
+    if args.steps < 1:
+        raise UserError(f"--steps must be >= 1, got {args.steps}")
+    if args.feature_weight is not None and args.feature_weight < 0:
+        raise UserError(f"--feature-weight must be >= 0, got {args.feature_weight}")
+    if not image.is_file():
+        raise UserError(f"--image {image} is not an image file")
+    dataset, recipe, state = _restore(Path(args.workdir))
+    if recipe.truncation != "w":
+        raise UserError("project needs a StyleGAN2 run (a generator with a W space)")
+    if recipe.num_classes:
+        raise UserError("project needs an unconditional StyleGAN2 run; this one is conditional (projector.py projects unconditional ones)")
+    shape = tuple(state.nets[recipe.generator].module.image_shape)
+    features = _projection_features(args.features, dataset.name, shape)
+    try:
+        target = load_inputs(image, shape)[0][0]
+    except DatasetError as e:
+        raise UserError(str(e)) from None
+    from gan_jax.projection import project, side_by_side, video_frames
+
+    result = project(recipe, state, target, num_steps=args.steps, seed=args.seed, use_ema=not args.no_ema, w_plus=args.w_plus,
+                     features=features, feature_weight=args.feature_weight, progress=not args.no_progress)
+    scale = max(1, 64 // shape[0])
+    picture = lambda a: Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    picture(side_by_side(target, result.image, scale)).save(out)
+    wrote = [str(out)]
+    if args.video:
+        frames = [picture(f) for f in video_frames(recipe, state, target, result.trajectory, use_ema=not args.no_ema, scale=scale)]
+        frames[0].save(outputs[1], save_all=True, append_images=frames[1:], duration=100, loop=0)
+        wrote.append(str(outputs[1]))
+    if args.save_w:
+        Path(args.save_w).parent.mkdir(parents=True, exist_ok=True)
+        np.save(args.save_w, result.ws[None].astype(np.float32))
+        wrote.append(args.save_w)
+    feat = "" if features is None else f", feature distance ({features}) {result.feature_dist:.4g}"
+    print(f"projected {image.name} in {args.steps} steps: pixel MSE {result.pixel_mse:.4g} (pixels in [0, 1]){feat}; wrote {', '.join(wrote)}")
+    return 0
+
+
+def _projection_features(choice: str | None, dataset_name: str, shape: tuple[int, ...]) -> str | None:
+    """The classifier of ``gan-jax project``'s feature loss: ``--features``, else eval's default for the dataset."""
+    from gan_jax.config import UserError
+    from gan_jax.evaluate import DEFAULT_FEATURES
+    from gan_jax.metrics.classifier import CLASSIFIERS
+
+    if choice == "none":
+        return None
+    spec = choice or DEFAULT_FEATURES.get(dataset_name)
+    if spec is None:
+        raise UserError(f"no default feature net for dataset {dataset_name!r}; pass --features mnist|cifar10 (matching its channels) "
+                        "or --features none (pixel MSE only)")
+    need = CLASSIFIERS[spec]["input_shape"][-1]
+    if shape[-1] != need:
+        raise UserError(f"feature net {spec!r} takes {need}-channel images, but this run makes {shape[-1]}-channel ones; "
+                        "pass --features with a matching classifier or none")
+    return spec
+
+
 def _translate(args) -> int:
     import numpy as np
     from PIL import Image
@@ -378,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
             return _translate(args)
         if args.command == "mix":
             return _mix(args)
+        if args.command == "project":
+            return _project(args)
         from gan_jax.config import list_experiments
 
         print("\n".join(list_experiments()))

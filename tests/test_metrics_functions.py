@@ -396,6 +396,7 @@ def test_fid_matches_scipy_on_real_classifier_feature_covariances():
     np.testing.assert_allclose(st.finalize()[1], s, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.slow  # a benchmark script's smoke run; the Frechet formulas are tested against scipy above
 def test_frechet_timing_benchmark_quick():
     """``benchmarks/frechet_timing.py --quick`` (d = 256) runs and agrees with scipy's sqrtm
     formula to 1e-4 relative, for full-rank and rank-deficient covariances."""
