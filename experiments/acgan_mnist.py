@@ -7,9 +7,10 @@ Paper:     "Conditional Image Synthesis with Auxiliary Classifier GANs", arXiv:1
            optimizer: DCGAN at 28x28, Adam 2e-4, beta1 = 0.5 (the paper's networks are
            for CIFAR-10/ImageNet; MNIST re-implementations use DCGAN-sized ones).
 Command:   gan-jax train acgan_mnist --workdir runs/acgan_mnist --set data.dir=../shared/datasets
-Runtime:   not measured yet.
-Result:    expected: class-consistent rows in the sample grid and d/aux_acc_real near 1; no
-           number measured yet.
+Runtime:   3,000 steps: about 8 min on 2 CPU cores (benchmarks/quality_vs_torch.py's runs).
+Result:    3,000 steps, seeds 0-2: fid_mnist (EMA) 1.30 +- 0.11 and 90.2 % of samples classified as
+           their label; the same recipe in PyTorch 1.34 +- 0.35 / 88.9 % (README "The GAN family",
+           benchmarks/results/quality_acgan_mnist.json). Grid: docs/quality_acgan_mnist_gan_jax.png.
 """
 
 from gan_jax.config import Config, DataConfig, LogConfig, TrainConfig

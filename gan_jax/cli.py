@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     pj.add_argument("--feature-weight", type=float, help="weight of the feature loss (default: per classifier, see gan_jax.projection)")
     pj.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    e = sub.add_parser("eval", help="FID/KID/IS/precision-recall of a trained generator (writes WORKDIR/eval/step_N.json)")
+    e = sub.add_parser("eval", help="FID/KID/IS/precision-recall of a trained generator (writes a new WORKDIR/eval/step_N[.K].json)")
     e.add_argument("--workdir", required=True)
     e.add_argument("--metrics", default="fid,kid,is,pr", help="comma-separated subset of fid,kid,is,pr,acc (default: fid,kid,is,pr; acc: class-conditional models)")
     e.add_argument("--num", type=int, default=10000, help="generated samples (default: 10000)")
@@ -446,12 +446,13 @@ def _translate(args) -> int:
 def _eval(args) -> int:
     import json
 
-    from gan_jax.evaluate import evaluate
+    from gan_jax.evaluate import evaluate_and_record
 
-    result = evaluate(args.workdir, metrics=args.metrics, num=args.num, features=args.features, data_dir=args.data_dir,
-                      batch_size=args.batch_size, seed=args.seed, use_ema=not args.no_ema, num_real=args.num_real,
-                      progress=not args.no_progress, standing_stats=args.standing_stats)
+    result, path = evaluate_and_record(args.workdir, metrics=args.metrics, num=args.num, features=args.features, data_dir=args.data_dir,
+                                       batch_size=args.batch_size, seed=args.seed, use_ema=not args.no_ema, num_real=args.num_real,
+                                       progress=not args.no_progress, standing_stats=args.standing_stats)
     print(json.dumps(result))
+    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

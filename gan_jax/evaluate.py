@@ -29,11 +29,13 @@ logits: 1008 Inception classes, or the classifier's 10), ``precision_S``, ``reca
 (k=3), ``density_S``, ``coverage_S`` (k=5); for class-conditional models also ``acc_S`` (metric
 "acc", not in the default set): the fraction of samples (balanced labels) the shipped classifier
 assigns to the class they were drawn for. The result is written to
-``WORKDIR/eval/step_<N>.json`` and returned. Bad input raises ``UserError``.
+``WORKDIR/eval/step_<N>.json`` (``step_<N>.2.json``, ... if that step was scored before: no result
+is replaced) and returned. Bad input raises ``UserError``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -217,18 +219,46 @@ def score_images(images: Iterable[np.ndarray], dataset, *, metrics: Sequence[str
     return out
 
 
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+def _write_eval_record(workdir: Path, step: int, record: dict[str, Any]) -> Path:
+    """Write ``record`` to a new file ``WORKDIR/eval/step_<N>.json`` (``step_<N>.2.json``, ``.3``, ... when
+    the step was scored before, e.g. with other settings): earlier results are never replaced.
+
+    Written to a temporary file and hard-linked to the first free name (an exclusive create, so two
+    concurrent evaluations cannot take the same name; where the file system has no hard links, an
+    exclusive open of the name); returns the path."""
+    folder = workdir / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record, indent=2) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"step_{step}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        for k in itertools.count(1):
+            path = folder / (f"step_{step}.json" if k == 1 else f"step_{step}.{k}.json")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                continue
+            except OSError:  # no hard links on this file system
+                try:
+                    with open(path, "x") as f:
+                        f.write(text)
+                except FileExistsError:
+                    continue
+            return path
+    finally:
+        os.unlink(tmp)
 
 
-def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num: int = 10000, features: str | None = None,
-             data_dir=None, batch_size: int = 500, seed: int = 0, use_ema: bool = True, num_real: int | None = None,
-             progress: bool = True, standing_stats: int = 0) -> dict[str, Any]:
-    """Evaluate ``workdir``'s latest checkpoint; writes ``WORKDIR/eval/step_<N>.json``.
+def evaluate(workdir: str | Path, **kwargs) -> dict[str, Any]:
+    """Evaluate ``workdir``'s latest checkpoint (``evaluate_and_record``'s metrics; its arguments)."""
+    return evaluate_and_record(workdir, **kwargs)[0]
+
+
+def evaluate_and_record(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num: int = 10000, features: str | None = None,
+                        data_dir=None, batch_size: int = 500, seed: int = 0, use_ema: bool = True, num_real: int | None = None,
+                        progress: bool = True, standing_stats: int = 0) -> tuple[dict[str, Any], Path]:
+    """Evaluate ``workdir``'s latest checkpoint; writes a new ``WORKDIR/eval/step_<N>[.K].json``.
 
     Args:
         workdir: a trained run (``config.json`` + ``checkpoints/``).
@@ -244,7 +274,7 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
             batches of 256 (``gan_jax.standing.standing_state``; 0: the checkpoint's running averages).
 
     Returns:
-        ``{"step": N, "fid_mnist": ..., ...}`` (flat metric names, suffix = feature net).
+        ``({"step": N, "fid_mnist": ..., ...}, path of the eval file)`` (flat metric names, suffix = feature net).
     """
     from gan_jax import checkpoint
     from gan_jax.experiment import build_state
@@ -288,11 +318,10 @@ def evaluate(workdir: str | Path, *, metrics: Sequence[str] | str = METRICS, num
         "note": ("classifier FID: comparable only with numbers from the same weights and protocol, not Inception FID"
                  if net.name != "inception" else "Inception FID (pytorch-fid network and resize protocol)"),
     }}
-    _atomic_write_json(workdir / "eval" / f"step_{int(step)}.json", record)
-    return out
+    return out, _write_eval_record(workdir, int(step), record)
 
 
-def _evaluate_text(workdir: Path, dataset, recipe, state, step: int, *, num: int, seed: int, t0: float) -> dict[str, Any]:
+def _evaluate_text(workdir: Path, dataset, recipe, state, step: int, *, num: int, seed: int, t0: float) -> tuple[dict[str, Any], Path]:
     """Text runs: NLL_oracle / NLL_gen (oracle) or NLL_gen, BLEU and Self-BLEU (text), see ``gan_jax.text_eval``."""
     from gan_jax.text_eval import text_metrics
 
@@ -300,11 +329,11 @@ def _evaluate_text(workdir: Path, dataset, recipe, state, step: int, *, num: int
     record = {**out, "meta": {"workdir": str(workdir.resolve()), "dataset": dataset.name, "source": dataset.text.source, "num": num,
                               "seed": seed, "seconds": round(time.perf_counter() - t0, 2),
                               "note": "per-token NLLs in nats; BLEU/Self-BLEU: NLTK sentence BLEU with smoothing method1 (Texygen)"}}
-    _atomic_write_json(workdir / "eval" / f"step_{int(step)}.json", record)
-    return out
+    return out, _write_eval_record(workdir, int(step), record)
 
 
-def _evaluate_translation(workdir: Path, dataset, recipe, state, step: int, *, num: int, seed: int, t0: float) -> dict[str, Any]:
+def _evaluate_translation(workdir: Path, dataset, recipe, state, step: int, *, num: int, seed: int,
+                          t0: float) -> tuple[dict[str, Any], Path]:
     """Translation runs: L1/PSNR/SSIM, Frechet distance, label preservation and cycle error on
     the held-out split (``gan_jax.translation_eval``)."""
     from gan_jax.translation_eval import translation_metrics
@@ -315,8 +344,7 @@ def _evaluate_translation(workdir: Path, dataset, recipe, state, step: int, *, n
                               "num": min(num, len(info.test_a)), "seed": seed, "seconds": round(time.perf_counter() - t0, 2),
                               "note": "held-out split; l1 on pixels in [0, 1], PSNR peak 1, SSIM 11x11 Gaussian (dm-pix); "
                                       "fd_S: Frechet distance in the shipped S classifier's features (not Inception FID)"}}
-    _atomic_write_json(workdir / "eval" / f"step_{int(step)}.json", record)
-    return out
+    return out, _write_eval_record(workdir, int(step), record)
 
 
 def state_evaluator(config: Config, dataset, recipe, *, num: int | None = None, data_dir=None) -> Callable[[Any], dict[str, float]]:

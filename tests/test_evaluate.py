@@ -50,8 +50,9 @@ def test_eval_end_to_end_matches_direct_computation(run, capsys):
     from gan_jax.sampling import sample
 
     assert main(["eval", "--workdir", str(run), "--num", "600", "--batch-size", "256", "--no-progress"]) == 0
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    record = json.loads((run / "eval" / "step_2.json").read_text())
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out.strip().splitlines()[-1])
+    record = json.loads(Path(captured.err.strip().splitlines()[-1].removeprefix("wrote ")).read_text())
     assert {k: record[k] for k in printed} == printed
     assert printed["step"] == 2
     for key in ("fid_mnist", "kid_mnist", "kid_mnist_std", "is_mnist", "is_mnist_std", "precision_mnist", "recall_mnist",
@@ -221,7 +222,37 @@ def test_eval_with_standing_statistics(run, capsys):
     assert main(["eval", "--workdir", w, "--metrics", "fid", "--num", "50"]) == 0
     plain = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert main(["eval", "--workdir", w, "--metrics", "fid", "--num", "50", "--standing-stats", "2"]) == 0
-    standing = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    standing = json.loads(captured.out.strip().splitlines()[-1])
     assert standing["fid_mnist"] != plain["fid_mnist"]  # other BatchNorm statistics, other samples
-    assert json.loads((run / "eval" / f"step_{plain['step']}.json").read_text())["meta"]["standing_stats"] == 2
+    # each evaluation of the step has its own file: the plain one is kept, the standing-statistics one is new
+    path = Path(captured.err.strip().splitlines()[-1].removeprefix("wrote "))
+    assert path.parent == run / "eval" and path.name.startswith(f"step_{plain['step']}.") and path.name != f"step_{plain['step']}.json"
+    assert json.loads(path.read_text())["meta"]["standing_stats"] == 2
+    records = [json.loads(p.read_text()) for p in (run / "eval").glob(f"step_{plain['step']}*.json")]
+    assert {r["fid_mnist"] for r in records if r["meta"]["num"] == 50} >= {plain["fid_mnist"], standing["fid_mnist"]}
     assert "standing statistics need N >= 1" in _error(capsys, ["eval", "--workdir", w, "--standing-stats", "-1"])
+
+
+def test_eval_records_are_never_replaced(tmp_path):
+    """Scoring the same step again writes step_N.2.json, step_N.3.json, ...: every earlier result stays."""
+    from gan_jax.evaluate import _write_eval_record
+
+    paths = [_write_eval_record(tmp_path, 5, {"fid": float(i)}) for i in range(3)]
+    assert [p.name for p in paths] == ["step_5.json", "step_5.2.json", "step_5.3.json"]
+    assert [json.loads(p.read_text())["fid"] for p in paths] == [0.0, 1.0, 2.0]
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["step_5.2.json", "step_5.3.json", "step_5.json"]  # no temp files left
+
+
+def test_eval_records_without_hard_links(tmp_path, monkeypatch):
+    """On a file system without hard links the record is created exclusively under the same names."""
+    from gan_jax import evaluate as ev
+
+    def no_links(src, dst):
+        raise PermissionError("hard links not supported")
+
+    monkeypatch.setattr(ev.os, "link", no_links)
+    paths = [ev._write_eval_record(tmp_path, 7, {"fid": float(i)}) for i in range(2)]
+    assert [p.name for p in paths] == ["step_7.json", "step_7.2.json"]
+    assert [json.loads(p.read_text())["fid"] for p in paths] == [0.0, 1.0]
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["step_7.2.json", "step_7.json"]

@@ -28,7 +28,7 @@ DATA_DIR = REPO.parent / "shared" / "datasets"
 #: GAN_JAX_TEST_DATA=digits runs the same recipes on the embedded digits (no shared folder needed)
 DATA_OVERRIDE = os.environ.get("GAN_JAX_TEST_DATA", "")
 
-FAMILY = ["wgan_mnist", "wgan_gp_cifar10", "lsgan_cifar10", "sngan_cifar10", "sngan_proj_cifar10", "cgan_mnist", "acgan_mnist", "dragan_mnist"]
+FAMILY = ["gan_mnist", "wgan_mnist", "wgan_gp_cifar10", "lsgan_cifar10", "sngan_cifar10", "sngan_proj_cifar10", "cgan_mnist", "acgan_mnist", "dragan_mnist"]
 
 SMALL = {
     "mlp": ["model.g_hidden=16", "model.d_hidden=16"],

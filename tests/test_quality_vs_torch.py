@@ -91,7 +91,7 @@ def test_quality_vs_torch_experiments_same_parameter_counts():
             tg, td = build_models(fam)
         assert (count(g, jnp.zeros((1, fam.z_dim))), count(d, jnp.zeros((1, *shape)))) == (n_params(tg), n_params(td)), name
         checked.append(name)
-    assert {"dcgan_mnist", "dcgan_cifar10", "cgan_mnist", "acgan_mnist", "wgan_mnist", "dragan_mnist", "lsgan_cifar10",
+    assert {"gan_mnist", "dcgan_mnist", "dcgan_cifar10", "cgan_mnist", "acgan_mnist", "wgan_mnist", "dragan_mnist", "lsgan_cifar10",
             "wgan_gp_cifar10", "sngan_cifar10", "sngan_proj_cifar10"} <= set(checked), checked
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
-TINY = ["model.z_dim=8", "model.w_dim=8", "model.channel_base=64", "model.channel_max=8", "train.batch_size=4", "log.every=1",
+#: the auto preset (path length, mixing, residual D): the phases these tests check; stylegan2_mnist itself uses cifar
+TINY = ["model.preset=auto", "model.z_dim=8", "model.w_dim=8", "model.channel_base=64", "model.channel_max=8", "train.batch_size=4", "log.every=1",
         "log.tensorboard=false", "log.num_samples=4", "log.sample_every=1000", "checkpoint.every=2"]
 
 
