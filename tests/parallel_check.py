@@ -180,7 +180,9 @@ def main(argv: list[str]) -> int:
 
         spec = CycleGANSpec(pool_size=4)
         tx = optax.sgd(1e-2)
-        g, d = ResNetGenerator(out_channels=1, ngf=2, n_blocks=1), PatchGANDiscriminator(ndf=2, n_layers=2, norm="instance")
+        # ngf 4, not 2: with 2 channels, InstanceNorm over nearly constant maps amplified float reassociation
+        # to 3e-4 relative in G_ba's step-1 gradient on an AMD EPYC (with or without the pool), beyond rtol
+        g, d = ResNetGenerator(out_channels=1, ngf=4, n_blocks=1), PatchGANDiscriminator(ndf=2, n_layers=2, norm="instance")
         build = lambda rng: cyclegan(generators=(g, g), discriminators=(d, d), g_tx=tx, d_tx=tx, spec=spec, shape_a=IMAGE, shape_b=IMAGE,
                                      rng=rng)
         recipe, state = build(jax.random.PRNGKey(8))[0], jax.jit(lambda rng: build(rng)[1])(jax.random.PRNGKey(8))
