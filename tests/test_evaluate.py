@@ -41,6 +41,11 @@ def _error(capsys, argv):
     return err
 
 
+def _written(captured) -> Path:
+    """The eval file ``gan-jax eval`` reported on stderr (its last line: ``wrote PATH``)."""
+    return Path(captured.err.strip().splitlines()[-1].removeprefix("wrote "))
+
+
 def test_eval_end_to_end_matches_direct_computation(run, capsys):
     from gan_jax.evaluate import real_images
     from gan_jax.experiment import build_state
@@ -52,7 +57,7 @@ def test_eval_end_to_end_matches_direct_computation(run, capsys):
     assert main(["eval", "--workdir", str(run), "--num", "600", "--batch-size", "256", "--no-progress"]) == 0
     captured = capsys.readouterr()
     printed = json.loads(captured.out.strip().splitlines()[-1])
-    record = json.loads(Path(captured.err.strip().splitlines()[-1].removeprefix("wrote ")).read_text())
+    record = json.loads(_written(captured).read_text())
     assert {k: record[k] for k in printed} == printed
     assert printed["step"] == 2
     for key in ("fid_mnist", "kid_mnist", "kid_mnist_std", "is_mnist", "is_mnist_std", "precision_mnist", "recall_mnist",
@@ -226,7 +231,7 @@ def test_eval_with_standing_statistics(run, capsys):
     standing = json.loads(captured.out.strip().splitlines()[-1])
     assert standing["fid_mnist"] != plain["fid_mnist"]  # other BatchNorm statistics, other samples
     # each evaluation of the step has its own file: the plain one is kept, the standing-statistics one is new
-    path = Path(captured.err.strip().splitlines()[-1].removeprefix("wrote "))
+    path = _written(captured)
     assert path.parent == run / "eval" and path.name.startswith(f"step_{plain['step']}.") and path.name != f"step_{plain['step']}.json"
     assert json.loads(path.read_text())["meta"]["standing_stats"] == 2
     records = [json.loads(p.read_text()) for p in (run / "eval").glob(f"step_{plain['step']}*.json")]
