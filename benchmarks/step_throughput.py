@@ -146,11 +146,11 @@ Translation models: on a GPU the jit variant's own compiled count; on the CPU, w
 HLO, nothing compiled; whatever ``--flops`` says). ``flops_per_step_analytic`` is
 ``torch_translation.analytic_step_flops``, the hand count of the *reference* step
 (``flops_per_step_analytic_formula``): pix2pix 3 F_G + 8 F_D, CycleGAN 9 (F_Gab + F_Gba) + 8
-(F_Da + F_Db). gan_jax's pix2pix step computes G's forward twice (its D phase under
-``stop_gradient``, then its G phase), and XLA does not merge the two (pix2pix64 at width 4,
-batch 2, compiled with ``lax.conv`` on the CPU: 6.64e7 FLOPs = 4 F_G + 8 F_D), so pix2pix's
-``flops_per_step`` is 1.20x the hand count there (1.32x at full width, batch 1) while PyTorch's
-step does 3 F_G + 8 F_D: pix2pix MFU lines credit PyTorch with work it does not do.
+(F_Da + F_Db). gan_jax's pix2pix step runs G's forward once, as the reference does (its G
+phase back-propagates through the forward pass its D phase kept, ``ctx.apply_kept`` /
+``ctx.replay``): pix2pix64 at width 4, batch 2, lowered with ``lax.conv``, counts 6.02e7 FLOPs
+against the hand count's 5.84e7 (the rest is elementwise work; before that change, 7.01e7 =
+4 F_G + 8 F_D).
 
 Variants (``--variants``; default: ``jit,scan,jit_bf16,jit_conv_transpose,eager,eager_bf16,compile``;
 translation, StyleGAN2 and BigGAN models ``jit,eager,compile``):

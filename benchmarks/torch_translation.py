@@ -390,8 +390,8 @@ def analytic_step_flops(spec: Any, batch: int) -> dict[str, Any]:
 
     * pix2pix: G forward once (F_G); D update: D on real and fake pairs + their backward (6 F_D);
       G update: D forward + D's input gradient (2 F_D) + G's backward (2 F_G):
-      ``3 F_G + 8 F_D`` (gan_jax's step computes G's forward a second time, if XLA does not
-      merge the two: ``4 F_G + 8 F_D``);
+      ``3 F_G + 8 F_D`` (gan_jax's step too: its G phase trains through the forward pass its D
+      phase kept);
     * CycleGAN: 4 cycle passes + 2 identity passes of the generators, forward and backward
       (3 x (2 + 2) passes, one per G and domain: ``9 (F_Gab + F_Gba)`` with identity,
       ``6 (...)`` without); the D passes in the G update, forward + input gradient
@@ -412,7 +412,7 @@ def analytic_step_flops(spec: Any, batch: int) -> dict[str, Any]:
             f_g = 2 * forward_macs(nets["G"], a)
             f_d = 2 * forward_macs(nets["D"], torch.zeros(batch, ca + cb, s, s))
             return {"flops_per_step": 3 * f_g + 8 * f_d, "fwd_flops_g": f_g, "fwd_flops_d": f_d,
-                    "formula": "3 F_G + 8 F_D (G forward once; gan_jax's step: 4 F_G + 8 F_D unless XLA merges its two G forwards)"}
+                    "formula": "3 F_G + 8 F_D (G forward once, in both frameworks)"}
         f_gab, f_gba = 2 * forward_macs(nets["G_ab"], a), 2 * forward_macs(nets["G_ba"], b)
         f_da, f_db = 2 * forward_macs(nets["D_a"], a), 2 * forward_macs(nets["D_b"], b)
     g_mult = 9 if spec.identity_weight else 6

@@ -14,7 +14,9 @@ A GAN is a ``TrainState`` and a ``Recipe``:
   per step (n_critic; each repeat on a fresh real batch), and only in its window of steps
   ``[start, stop)`` if it has one (training stages: pre-train G, pre-train D, adversarial).
   A phase may hand arrays to the later phases of the same step (``ctx.share``: CycleGAN's
-  discriminators see the very fakes its generator phase made).
+  discriminators see the very fakes its generator phase made), or a network's forward pass
+  with its pullback (``ctx.apply_kept`` / ``ctx.replay``: pix2pix's G phase trains through the
+  fake its D phase made, without running G twice).
 
 ``train_step_fn(recipe, active)`` is the pure ``(state, batch) -> (state, metrics)`` that runs the
 every-step phases plus the scheduled (lazy or windowed) phases in ``active``. ``make_train_step``
@@ -320,7 +322,8 @@ class PhaseContext:
     """
 
     def __init__(self, state: TrainState, params: dict[str, PyTree], phase: Phase, batch: Batch, key: Array,
-                 repeat: int, axis_name: str | None, shared: Mapping[str, Array] | None = None):
+                 repeat: int, axis_name: str | None, shared: Mapping[str, Array] | None = None,
+                 kept: dict[str, tuple] | None = None):
         self.state = state
         self.phase = phase
         self.batch = batch
@@ -334,6 +337,9 @@ class PhaseContext:
         self.inputs: dict[str, tuple[tuple, dict]] = {}
         #: values earlier phases of this step shared (``share``); not part of the state
         self.shared: dict[str, Array] = dict(shared or {})
+        #: forward passes kept for later phases of this step (``apply_kept``), by network name;
+        #: the step owns this dict (a trace-time store: pullbacks are functions, not arrays)
+        self._kept = {} if kept is None else kept
 
     # -- randomness and reductions (device-count invariant) --------------------------------------
     def key(self, name: str) -> Array:
@@ -385,6 +391,56 @@ class PhaseContext:
             self.collections[name] = {**cols, **updated}
         return out
 
+    def apply_kept(self, name: str, *args, keep_stats: bool = True, **kwargs):
+        """``apply(name, *args)`` in training mode, kept with its pullback for a later phase of this
+        step that updates ``name`` and calls ``replay(name)``.
+
+        The reference pix2pix runs G once per step: D's update sees the detached fake, then G's
+        update back-propagates through that same fake. A pure step has no graph to keep between
+        phases, so this keeps the pullback instead (``jax.vjp``); the output returned here is not
+        differentiated. ``name``'s parameters must not change in between (a phase that updates
+        ``name`` drops what was kept of it).
+        """
+        if self.phase.repeats > 1:
+            raise ValueError(f"phase {self.phase.name!r} repeats: a kept forward pass would belong to one repeat only")
+        if name in self._params:
+            raise ValueError(f"phase {self.phase.name!r} updates {name!r}: use apply, not apply_kept")
+        net = self.state.nets[name]
+        cols = self.collections[name]
+        mutable = [c for c in cols if c != SN_COLLECTION]
+
+        def forward(params):
+            variables = {"params": params, **cols}
+            if not mutable:
+                return net.module.apply(variables, *args, train=True, **kwargs), {}
+            return net.module.apply(variables, *args, train=True, mutable=mutable, **kwargs)
+
+        out, pullback, updated = jax.vjp(forward, net.params, has_aux=True)
+        if keep_stats:
+            self.collections[name] = {**cols, **updated}
+        self._kept[name] = (out, pullback, (args, kwargs))
+        return jax.lax.stop_gradient(out)
+
+    def replay(self, name: str):
+        """The output ``apply_kept(name, ...)`` computed in an earlier phase of this step, as a
+        function of ``name``'s differentiated parameters: its gradient is that forward pass's
+        pullback, so the network does not run again."""
+        if name not in self._params:
+            raise ValueError(f"phase {self.phase.name!r} does not update {name!r}: nothing to replay")
+        if name not in self._kept:
+            raise ValueError(f"no earlier phase of this step kept a forward pass of {name!r} (ctx.apply_kept), "
+                             "or a phase updated it since")
+        out, pullback, inputs = self._kept[name]
+        if self.state.nets[name].ema is not None:
+            self.inputs[name] = inputs  # the EMA statistics follow what the network saw
+
+        @jax.custom_vjp
+        def kept(params):
+            return out
+
+        kept.defvjp(lambda params: (out, None), lambda _, ct: pullback(ct))
+        return kept(self._params[name])
+
     # -- recipe state ------------------------------------------------------------------------------
     def set_extra(self, extra: PyTree) -> None:
         """Replace ``state.extra`` (same tree structure) after this phase."""
@@ -417,12 +473,12 @@ def _grad_metric(phase: Phase, net: str) -> str:
 
 
 def _call_phase(state: TrainState, phase: Phase, batch: Batch, key: Array, repeat: int, axis_name: str | None,
-                shared: Mapping[str, Array] | None = None):
+                shared: Mapping[str, Array] | None = None, kept: dict[str, tuple] | None = None):
     """One call of a phase: loss, gradients, optimizer steps. Returns (state, metrics, inputs, shared)."""
     scale = phase.every if phase.lazy and phase.scale_lazy_loss else 1
 
     def loss_fn(params):
-        ctx = PhaseContext(state, params, phase, batch, key, repeat, axis_name, shared)
+        ctx = PhaseContext(state, params, phase, batch, key, repeat, axis_name, shared, kept)
         loss, metrics = phase.loss(ctx)
         return loss * scale, (dict(metrics), ctx.collections, ctx.extra, (ctx.inputs, ctx.shared))
 
@@ -439,6 +495,8 @@ def _call_phase(state: TrainState, phase: Phase, batch: Batch, key: Array, repea
             if net.project is not None:
                 new_params = net.project(new_params)
             nets[n] = net.replace(params=new_params, opt_state=opt_state)
+            if kept is not None:
+                kept.pop(n, None)  # its pullback belongs to the old parameters
     else:
         _, (metrics, collections, extra, (inputs, shared)) = loss_fn({})
     nets = {n: net.replace(collections=collections[n]) for n, net in nets.items()}
@@ -506,12 +564,13 @@ def train_step_fn(recipe: Recipe, active: Iterable[str] = (), *, axis_name: str 
         metrics: Metrics = {}
         inputs: dict[str, tuple[tuple, dict]] = {}
         shared: dict[str, Array] = {}
+        kept: dict[str, tuple] = {}
         for index, phase in enumerate(recipe.phases):
             if phase.scheduled and phase.name not in active:
                 continue
             key = phase_keys[index]
             if phase.repeats == 1:
-                state, m, inp, shared = _call_phase(state, phase, _repeat_batch(batch, k, 1, 0), key, 0, axis_name, shared)
+                state, m, inp, shared = _call_phase(state, phase, _repeat_batch(batch, k, 1, 0), key, 0, axis_name, shared, kept)
             else:
                 outs = []
                 n_unrolled = phase.repeats if phase.repeats <= CRITIC_UNROLL_MAX else 1

@@ -150,46 +150,70 @@ def project(recipe: Recipe, state: TrainState, target: np.ndarray, *, num_steps:
     shape = tuple(net.module.image_shape)
     if tuple(target.shape) != shape:
         raise ValueError(f"target has shape {tuple(target.shape)}, the generator makes {shape}")
-    feats = feature_fn(features) if features else None
+    feats = _features(features) if features else None
     weight = (FEATURE_WEIGHTS.get(features, 1.0) if feature_weight is None else feature_weight) if features else 0.0
     target01 = jnp.asarray(target, jnp.float32) / 255.0
     target_features = feats(target01[None])[0] if feats else None
     w_avg = jnp.asarray(state.extra["w_avg"], jnp.float32)
-    std = w_std(recipe, state, w_avg, num=w_std_samples, use_ema=use_ema)
+    std = jnp.float32(w_std(recipe, state, w_avg, num=w_std_samples, use_ema=use_ema))
     w_opt = jnp.broadcast_to(w_avg, (num_ws, w_dim) if w_plus else (1, w_dim))
-    tx = optax.adam(learning_rate=lambda count: learning_rate(count / num_steps), b1=ADAM_BETAS[0], b2=ADAM_BETAS[1], eps=1e-8)
     key = jax.random.PRNGKey(seed)
-
-    def synth(net, w):  # (1 | num_ws, w_dim) -> image in [0, 1]
-        ws = jnp.broadcast_to(w, (num_ws, w_dim))[None]
-        return (apply_network(net, ws, None, ema=ema, method="synthesis")[0] + 1.0) / 2.0
-
-    def loss_fn(w, net, i):
-        noise = w_noise_scale(i / num_steps, std) * jax.random.normal(jax.random.fold_in(key, i), w.shape)
-        mse, dist = loss_terms(synth(net, w + noise), target01, target_features, feats)
-        return mse + weight * dist, (mse, dist)
-
-    @jax.jit
-    def step(w, opt_state, net, i):
-        (loss, terms), g = jax.value_and_grad(loss_fn, has_aux=True)(w, net, i)
-        updates, opt_state = tx.update(g, opt_state, w)
-        return optax.apply_updates(w, updates), opt_state, jnp.stack([loss, *terms])
-
-    opt_state = tx.init(w_opt)
+    static = dict(num_steps=num_steps, ema=ema, features=features, weight=float(weight))
+    opt_state = _adam(num_steps).init(w_opt)
     history, trajectory = [], []
     bar, say = _progress(num_steps, progress)
     for i in range(num_steps):
-        w_opt, opt_state, terms = step(w_opt, opt_state, net, jnp.asarray(i, jnp.int32))
+        w_opt, opt_state, terms = _step(w_opt, opt_state, net, jnp.asarray(i, jnp.int32), key, std, target01, target_features, **static)
         history.append(terms)
         trajectory.append(w_opt)
         say(i + 1, terms)
     bar.close()
     ws = np.asarray(jnp.broadcast_to(w_opt, (num_ws, w_dim)))
-    image = _quantised(jax.jit(synth)(net, w_opt))
-    mse, dist = jax.jit(lambda x: loss_terms(x, target01, target_features, feats))(jnp.asarray(image, jnp.float32) / 255.0)
+    image = _quantised(_synth(net, w_opt, ema=ema))
+    mse, dist = _final_terms(jnp.asarray(image, jnp.float32) / 255.0, target01, target_features, features=features)
     traj = np.asarray(jnp.broadcast_to(jnp.stack(trajectory), (num_steps, num_ws, w_dim)))
     return ProjectionResult(ws=ws, image=image, pixel_mse=float(mse), feature_dist=float(dist) if feats else None,
                             losses=np.asarray(jnp.stack(history)[:, 0]), trajectory=traj)
+
+
+# Module-level and keyed by static settings, so projecting many images compiles the step once.
+
+
+@functools.lru_cache(maxsize=None)
+def _features(spec: str) -> Callable[[jax.Array], jax.Array]:
+    return feature_fn(spec)
+
+
+@functools.lru_cache(maxsize=None)
+def _adam(num_steps: int) -> optax.GradientTransformation:
+    return optax.adam(learning_rate=lambda count: learning_rate(count / num_steps), b1=ADAM_BETAS[0], b2=ADAM_BETAS[1], eps=1e-8)
+
+
+@functools.partial(jax.jit, static_argnames=("ema",))
+def _synth(net, w, *, ema: bool):
+    """(1 | num_ws, w_dim) styles -> G's image in [0, 1] (fixed 'const' noise)."""
+    num_ws, w_dim = net.module.num_ws, net.module.w_dim
+    ws = jnp.broadcast_to(w, (num_ws, w_dim))[None]
+    return (apply_network(net, ws, None, ema=ema, method="synthesis")[0] + 1.0) / 2.0
+
+
+@functools.partial(jax.jit, static_argnames=("features",))
+def _final_terms(image, target01, target_features, *, features: str | None):
+    return loss_terms(image, target01, target_features, _features(features) if features else None)
+
+
+@functools.partial(jax.jit, static_argnames=("num_steps", "ema", "features", "weight"))
+def _step(w, opt_state, net, i, key, std, target01, target_features, *, num_steps: int, ema: bool, features: str | None, weight: float):
+    feats = _features(features) if features else None
+
+    def loss_fn(w):
+        noise = w_noise_scale(i / num_steps, std) * jax.random.normal(jax.random.fold_in(key, i), w.shape)
+        mse, dist = loss_terms(_synth(net, w + noise, ema=ema), target01, target_features, feats)
+        return mse + weight * dist, (mse, dist)
+
+    (loss, terms), g = jax.value_and_grad(loss_fn, has_aux=True)(w)
+    updates, opt_state = _adam(num_steps).update(g, opt_state, w)
+    return optax.apply_updates(w, updates), opt_state, jnp.stack([loss, *terms])
 
 
 def _quantised(image01: jax.Array) -> np.ndarray:

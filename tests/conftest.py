@@ -13,20 +13,22 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 _SESSION_CACHE: str | None = None
 _SESSION_XLA_CACHE: str | None = None
-#: XLA:CPU's legacy (non-"fusion emitter") code generator compiles these small test programs about
-#: twice as fast (test_steps + test_engine: 68 s -> 36 s on a 2-core AMD EPYC) and gives the same
-#: results to float rounding (the fingerprint tests pass with it). Only the test suite (and its
-#: subprocesses) sets it; benchmark runs keep XLA's defaults.
-#: GAN_JAX_TEST_FAST_COMPILE=0 keeps XLA's defaults.
-FAST_COMPILE_FLAG = "--xla_cpu_use_fusion_emitters=false"
+#: Compiling dominates the suite on CPU. XLA:CPU's legacy (non-"fusion emitter") code generator
+#: and LLVM at -O1 without its expensive passes compile these small programs several times
+#: faster (the CycleGAN SIGKILL test: 62 s -> 41 s; the whole suite: docs/ci.md) and run them
+#: about as fast; every test compares programs compiled with the same flags, and the
+#: fingerprint tests pass with them. (-O0 compiles faster still, but runs the oracle LSTM's
+#: 20,000 samples 9x slower.) Only the test suite (and its subprocesses) sets them; benchmark
+#: runs keep XLA's defaults. GAN_JAX_TEST_FAST_COMPILE=0 keeps XLA's defaults.
+FAST_COMPILE_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=1 --xla_llvm_disable_expensive_passes=true"
 
 
 def _add_fast_compile_flag() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if os.environ.get("GAN_JAX_TEST_FAST_COMPILE", "1") == "0" or "xla_cpu_use_fusion_emitters" in flags:
         return
-    candidate = f"{flags} {FAST_COMPILE_FLAG}".strip()
-    # An XLA that no longer knows a flag aborts the process: try it in a child first (~2 s).
+    candidate = f"{flags} {FAST_COMPILE_FLAGS}".strip()
+    # An XLA that no longer knows a flag aborts the process: try them in a child first (~2 s).
     probe = subprocess.run([sys.executable, "-c", "import jax.numpy as jnp; jnp.zeros(2).block_until_ready()"],
                            env={**os.environ, "XLA_FLAGS": candidate, "JAX_PLATFORMS": "cpu"}, capture_output=True, timeout=120)
     if probe.returncode == 0:

@@ -70,6 +70,14 @@ def test_projecting_a_generated_image_recovers_it(run):
     assert r.losses.shape == (100,) and r.trajectory.shape == (100, num_ws, w_dim)
     np.testing.assert_allclose(r.trajectory[-1], r.ws)
 
+    # another image (and seed) reuses the compiled step: a notebook projecting a folder compiles once
+    from gan_jax import projection
+
+    compiled = projection._step._cache_size()
+    other = project(recipe, state, 255 - target, num_steps=100, seed=1, features="mnist", w_std_samples=1000)
+    assert projection._step._cache_size() == compiled
+    assert not np.array_equal(other.ws, r.ws)
+
 
 def test_cli_writes_side_by_side_w_and_video_and_refuses_to_overwrite(run, image, tmp_path, capsys):
     out, w = tmp_path / "proj.png", tmp_path / "w.npy"

@@ -165,6 +165,59 @@ def test_a_phase_shares_values_with_later_phases_of_the_step():
     assert jax.tree.structure(new) == jax.tree.structure(state)  # nothing shared is kept in the state
 
 
+def test_a_later_phase_trains_through_a_kept_forward_pass():
+    """pix2pix's G runs once per step: Gmain differentiates through the forward pass Dmain kept.
+    The update must equal running G again in Gmain (the two-forward way), BatchNorm and dropout included."""
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x, *, train):
+            h = nn.BatchNorm(use_running_average=not train)(nn.Dense(4)(x))
+            h = nn.Dropout(0.5, deterministic=not train)(nn.relu(h))
+            return nn.Dense(3)(h)
+
+    class Disc(nn.Module):
+        @nn.compact
+        def __call__(self, x, *, train):
+            return nn.Dense(1)(nn.tanh(nn.Dense(5)(x)))
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (6, 3))
+
+    def phases(kept: bool):
+        def d_main(ctx):
+            rngs = {"dropout": ctx.key("dropout")}
+            ctx.share("key", ctx.key("dropout"))
+            f = ctx.apply_kept("G", x, rngs=rngs) if kept else jax.lax.stop_gradient(ctx.apply("G", x, keep_stats=False, rngs=rngs))
+            return jnp.mean(ctx.apply("D", f) ** 2), {}
+
+        def g_main(ctx):
+            f = ctx.replay("G") if kept else ctx.apply("G", x, rngs={"dropout": ctx.shared["key"]})
+            return jnp.mean(jnp.tanh(ctx.apply("D", f, keep_stats=False))) + jnp.mean(f**2), {"f": jnp.sum(f)}
+
+        return (Phase("Dmain", d_main, updates=("D",), keys=("dropout",)), Phase("Gmain", g_main, updates=("G",)))
+
+    tx = optax.adam(0.05)
+    state = init_state(jax.random.PRNGKey(0), {"G": lambda k: init_network(Net(), tx, k, x),
+                                               "D": lambda k: init_network(Disc(), tx, k, jnp.zeros((1, 3)))})
+    ends = []
+    for kept in (True, False):
+        step, s = make_train_step(Recipe("p", phases(kept)), donate=False), state
+        for i in range(3):
+            s, m = step(s, {})
+        ends.append((s, m))
+    (a, ma), (b, mb) = ends
+    assert float(jnp.abs(a.nets["G"].params["Dense_0"]["kernel"] - state.nets["G"].params["Dense_0"]["kernel"]).max()) > 1e-3
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):  # params, BatchNorm statistics, Adam states of G and D
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ma["f"], mb["f"], rtol=1e-5)
+
+    def only_replay(ctx):
+        return jnp.sum(ctx.replay("G")), {}
+
+    with pytest.raises(ValueError, match="kept a forward pass"):
+        make_train_step(Recipe("r", (Phase("Gmain", only_replay, updates=("G",)),)), donate=False)(state, {})
+
+
 def _folders(tmp_path: Path, size: int = 16, n: int = 20) -> tuple[Path, Path]:
     """Two unpaired image folders: gray digits (a) and the same-sized colour digits (b)."""
     digits, _ = load_digits(size)

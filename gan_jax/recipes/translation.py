@@ -156,15 +156,14 @@ def _pix2pix_phases(spec: Pix2PixSpec) -> tuple[Phase, ...]:
     def d_input(a, image):
         return jnp.concatenate([a, image], axis=-1) if spec.conditional else image
 
-    def fake(ctx: PhaseContext, keep_stats: bool) -> Array:
-        # the D phase hands its dropout key on, so the G phase recomputes the very same fake
-        key = ctx.shared["g_dropout"] if "g_dropout" in ctx.shared else ctx.key("dropout")
-        return ctx.apply("G", to_float(ctx.batch["a"]), keep_stats=keep_stats, rngs={"dropout": key})
+    def fake(ctx: PhaseContext) -> Array:
+        return ctx.apply("G", to_float(ctx.batch["a"]), rngs={"dropout": ctx.key("dropout")})
 
     def d_main(ctx: PhaseContext):
         a, b = to_float(ctx.batch["a"]), to_float(ctx.batch["b"])
-        ctx.share("g_dropout", ctx.key("dropout"))
-        f = jax.lax.stop_gradient(fake(ctx, keep_stats=False))
+        # G runs once per step, as in the reference: D trains on the detached fake, and Gmain
+        # back-propagates through this same forward pass (ctx.replay) against the updated D
+        f = ctx.apply_kept("G", a, rngs={"dropout": ctx.key("dropout")})
         real_logits = ctx.apply("D", d_input(a, b), update_sn=True)
         fake_logits = ctx.apply("D", d_input(a, f))
         real, fk = ctx.mean(gan_loss(real_logits, True, spec.gan_loss)), ctx.mean(gan_loss(fake_logits, False, spec.gan_loss))
@@ -174,7 +173,7 @@ def _pix2pix_phases(spec: Pix2PixSpec) -> tuple[Phase, ...]:
 
     def g_main(ctx: PhaseContext):
         a, b = to_float(ctx.batch["a"]), to_float(ctx.batch["b"])
-        f = fake(ctx, keep_stats=True)
+        f = ctx.replay("G") if spec.gan_weight else fake(ctx)  # the L1-only U-Net has no D phase
         metrics = {}
         loss = 0.0
         if spec.gan_weight:
