@@ -24,7 +24,9 @@ aux head); WGAN-GP style penalties (gp eager + r1 lazy every 2: the Dmain-only a
 variants both run); DiffAugment ("color", "translation", "cutout") + instance noise (per-example
 keys of the global batch) + DRAGAN (global std and noise); relativistic average loss (global
 batch means) with historical averaging (``extra``) and n_critic=2 (two real batches per step);
-the toy cycle GAN of ``tests/cycle_toy.py`` (4 networks).
+the toy cycle GAN of ``tests/cycle_toy.py`` (4 networks); CycleGAN with its image pools;
+StyleGAN2-ADA; pix2pix (BatchNorm U-Net with dropout, its G phase training through the forward
+pass its D phase kept).
 
 Adam divides by sqrt(v): a gradient component that is exactly zero in exact arithmetic but a
 rounding residue in float32 (e.g. D's output bias under a relativistic loss, whose D loss is
@@ -61,7 +63,7 @@ WORKERS = int(os.environ.get("PARALLEL_CHECK_WORKERS", "0")) or max(1, min(4, os
 #: e.g. with a jaxlib that no longer knows one of them: unknown XLA flags abort the process).
 FAST_COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false --xla_llvm_disable_expensive_passes=true"
 CONFIGS = ("dcgan_bn_acgan", "mlp_gp_r1_lazy", "dcgan_diffaug_noise_dragan", "mlp_relativistic_hist_n_critic2", "cycle_toy",
-           "cyclegan_pool", "stylegan2_ada")
+           "cyclegan_pool", "stylegan2_ada", "pix2pix_kept")
 
 
 def main(argv: list[str]) -> int:
@@ -188,6 +190,23 @@ def main(argv: list[str]) -> int:
         recipe, state = build(jax.random.PRNGKey(8))[0], jax.jit(lambda rng: build(rng)[1])(jax.random.PRNGKey(8))
         return recipe, state, {"a": images(8), "b": images(9)}, {"nets": ("G_ab", "G_ba", "D_a", "D_b"), "extra": ("pools",)}
 
+    def pix2pix_kept():
+        # pix2pix: a U-Net with BatchNorm (global statistics under pmap) and dropout (keys of the global
+        # batch), D on concat(source, image); Gmain trains through the G forward pass Dmain kept
+        # (ctx.apply_kept / ctx.replay: a pullback made in one phase, used in the next)
+        from gan_jax.models.translation import PatchGANDiscriminator, UNetGenerator
+        from gan_jax.recipes.translation import Pix2PixSpec, pix2pix
+
+        shape = (32, 32, 1)
+        g = UNetGenerator(out_channels=1, num_downs=5, ngf=2, norm="batch", dropout=0.5)
+        d = PatchGANDiscriminator(ndf=2, n_layers=2, norm="batch")
+        tx = optax.sgd(1e-2)
+        build = lambda rng: pix2pix(generator=g, discriminator=d, g_tx=tx, d_tx=tx, spec=Pix2PixSpec(), shape_a=shape, shape_b=shape, rng=rng)
+        recipe, state = build(jax.random.PRNGKey(11))[0], jax.jit(lambda rng: build(rng)[1])(jax.random.PRNGKey(11))
+        rng = np.random.default_rng(11)
+        batch = {k: rng.integers(0, 256, (GLOBAL_BATCH, *shape), dtype=np.uint8) for k in "ab"}
+        return recipe, state, batch, {"nets": ("G", "D")}
+
     def stylegan2_ada():
         # StyleGAN2-ADA: minibatch std over the global batch (all_gather under pmap), style mixing, noise
         # inputs, w_avg / pl_mean / ADA's p in extra (global means), lazy Greg and Dreg every 2 steps,
@@ -208,7 +227,7 @@ def main(argv: list[str]) -> int:
     makers = {"dcgan_bn_acgan": dcgan_bn_acgan, "mlp_gp_r1_lazy": mlp_gp_r1_lazy,
               "dcgan_diffaug_noise_dragan": dcgan_diffaug_noise_dragan,
               "mlp_relativistic_hist_n_critic2": mlp_relativistic_hist_n_critic2, "cycle_toy": cycle, "cyclegan_pool": cyclegan_pool,
-              "stylegan2_ada": stylegan2_ada}
+              "stylegan2_ada": stylegan2_ada, "pix2pix_kept": pix2pix_kept}
 
     # ------------------------------------------------------------------------- comparison
 
