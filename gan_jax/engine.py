@@ -379,17 +379,21 @@ class PhaseContext:
         net = self.state.nets[name]
         if ema:
             return apply_network(net, *args, ema=True, **kwargs)
-        cols = self.collections[name]
-        variables = {"params": self.params(name), **cols}
-        mutable = [c for c in cols if update_sn or c != SN_COLLECTION] if train else []
         if name in self.phase.updates and train and keep_stats:
             self.inputs[name] = (args, kwargs)
-        if not mutable:
-            return net.module.apply(variables, *args, train=train, **kwargs)
-        out, updated = net.module.apply(variables, *args, train=train, mutable=mutable, **kwargs)
+        out, updated = self._forward(name, self.params(name), args, kwargs, train=train, update_sn=update_sn)
         if keep_stats:
-            self.collections[name] = {**cols, **updated}
+            self.collections[name] = {**self.collections[name], **updated}
         return out
+
+    def _forward(self, name: str, params: PyTree, args: tuple, kwargs: dict, *, train: bool, update_sn: bool):
+        """``(output, changed collections)`` of network ``name`` with ``params`` and its current collections."""
+        net, cols = self.state.nets[name], self.collections[name]
+        variables = {"params": params, **cols}
+        mutable = [c for c in cols if update_sn or c != SN_COLLECTION] if train else []
+        if not mutable:
+            return net.module.apply(variables, *args, train=train, **kwargs), {}
+        return net.module.apply(variables, *args, train=train, mutable=mutable, **kwargs)
 
     def apply_kept(self, name: str, *args, keep_stats: bool = True, **kwargs):
         """``apply(name, *args)`` in training mode, kept with its pullback for a later phase of this
@@ -405,19 +409,10 @@ class PhaseContext:
             raise ValueError(f"phase {self.phase.name!r} repeats: a kept forward pass would belong to one repeat only")
         if name in self._params:
             raise ValueError(f"phase {self.phase.name!r} updates {name!r}: use apply, not apply_kept")
-        net = self.state.nets[name]
-        cols = self.collections[name]
-        mutable = [c for c in cols if c != SN_COLLECTION]
-
-        def forward(params):
-            variables = {"params": params, **cols}
-            if not mutable:
-                return net.module.apply(variables, *args, train=True, **kwargs), {}
-            return net.module.apply(variables, *args, train=True, mutable=mutable, **kwargs)
-
-        out, pullback, updated = jax.vjp(forward, net.params, has_aux=True)
+        forward = lambda params: self._forward(name, params, args, kwargs, train=True, update_sn=False)
+        out, pullback, updated = jax.vjp(forward, self.state.nets[name].params, has_aux=True)
         if keep_stats:
-            self.collections[name] = {**cols, **updated}
+            self.collections[name] = {**self.collections[name], **updated}
         self._kept[name] = (out, pullback, (args, kwargs))
         return jax.lax.stop_gradient(out)
 

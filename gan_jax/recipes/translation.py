@@ -156,9 +156,6 @@ def _pix2pix_phases(spec: Pix2PixSpec) -> tuple[Phase, ...]:
     def d_input(a, image):
         return jnp.concatenate([a, image], axis=-1) if spec.conditional else image
 
-    def fake(ctx: PhaseContext) -> Array:
-        return ctx.apply("G", to_float(ctx.batch["a"]), rngs={"dropout": ctx.key("dropout")})
-
     def d_main(ctx: PhaseContext):
         a, b = to_float(ctx.batch["a"]), to_float(ctx.batch["b"])
         # G runs once per step, as in the reference: D trains on the detached fake, and Gmain
@@ -173,7 +170,8 @@ def _pix2pix_phases(spec: Pix2PixSpec) -> tuple[Phase, ...]:
 
     def g_main(ctx: PhaseContext):
         a, b = to_float(ctx.batch["a"]), to_float(ctx.batch["b"])
-        f = ctx.replay("G") if spec.gan_weight else fake(ctx)  # the L1-only U-Net has no D phase
+        # the L1-only U-Net has no D phase: G runs here
+        f = ctx.replay("G") if spec.gan_weight else ctx.apply("G", a, rngs={"dropout": ctx.key("dropout")})
         metrics = {}
         loss = 0.0
         if spec.gan_weight:
