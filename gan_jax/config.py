@@ -71,7 +71,8 @@ class LogConfig:
     #: write a sample grid every N steps (and at the end)
     sample_every: int = 500
     num_samples: int = 64
-    #: toy data: samples for the mode-coverage evaluation at the end of training
+    #: samples for the metrics logged with each sample grid (text, translation) and for the toy
+    #: data's mode coverage at the end; 0: no metrics during training
     eval_samples: int = 2500
     #: also write TensorBoard event files (WORKDIR/tensorboard)
     tensorboard: bool = True

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gan_jax import parallel, sampling
-from gan_jax.checkpoint import Checkpointer
+from gan_jax.checkpoint import Checkpointer, latest_step
 from gan_jax.config import CONFIG_FILE, Config, UserError, family_module, read_config, save_config, to_dict
 from gan_jax.data import Dataset, toy_modes
 from gan_jax.engine import Recipe, TrainState
@@ -111,10 +111,13 @@ def _check_workdir(workdir: Path, config: Config) -> bool:
     new = _flatten(json.loads(json.dumps(to_dict(config))))  # as saved: JSON turns tuples into lists
     differ = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and not k.startswith(RESUMABLE_FIELDS)]
     if not differ and old["train.steps"] != new["train.steps"]:
-        reason = family_module(config.family).steps_locked(config)
-        if reason:
+        family = family_module(config.family)
+        reason = family.steps_locked(config)
+        free = getattr(family, "steps_free_until", lambda c: 0)
+        at = (latest_step(workdir) or 0) if reason else 0
+        if reason and at > min(free(read_config(workdir / CONFIG_FILE)), free(config)):
             raise UserError(
-                f"workdir {workdir} was started with train.steps={old['train.steps']} and {reason}; resuming with "
+                f"workdir {workdir} was started with train.steps={old['train.steps']} and {reason}; resuming at step {at} with "
                 f"train.steps={new['train.steps']} would change the schedule of the steps already taken. Resume with "
                 f"--set train.steps={old['train.steps']}, or start a new --workdir (nothing was changed)"
             )
@@ -322,6 +325,11 @@ def train_and_evaluate(
     ``evaluator(state) -> metrics`` ranks checkpoints when ``checkpoint.best_metric`` is set.
     """
     workdir = Path(workdir)
+    lg = config.log
+    for name, value, low in (("every", lg.every, 1), ("sample_every", lg.sample_every, 1), ("num_samples", lg.num_samples, 1),
+                             ("eval_samples", lg.eval_samples, 0)):
+        if value < low:
+            raise UserError(f"log.{name}={value} must be >= {low}")
     resume = _check_workdir(workdir, config)
     dataset, recipe, state = build_state(config, dataset)
     t, c = config.train, config.checkpoint
@@ -419,13 +427,14 @@ def train_and_evaluate(
                     last_time, examples = now, 0
                     log.scalars(step, host)
                 if step % config.log.sample_every == 0 or step == t.steps:
-                    if dataset.text is not None and log.enabled:
+                    measure = log.enabled and config.log.eval_samples > 0
+                    if dataset.text is not None and measure:
                         # text: the measures people track during training (SeqGAN logs NLL_oracle every 5 epochs)
                         from gan_jax.text_eval import text_metrics
 
                         log.scalars(step, {f"eval/{k}": v for k, v in text_metrics(recipe, host_state(state), dataset,
                                                                                     num=config.log.eval_samples).items()})
-                    if dataset.translation is not None and log.enabled:
+                    if dataset.translation is not None and measure:
                         from gan_jax.translation_eval import translation_metrics
 
                         log.scalars(step, {f"eval/{k}": v for k, v in translation_metrics(recipe, host_state(state), dataset,
@@ -454,7 +463,7 @@ def train_and_evaluate(
     report: dict[str, Any] = {"step": step, "status": status}
     if status == "completed" and jax.process_index() == 0:
         report["samples"] = str(_write_samples(recipe, state, dataset, config.log.num_samples, workdir / "samples.png"))
-        if dataset.is_toy:
+        if dataset.is_toy and config.log.eval_samples:
             report.update(evaluate_toy(recipe, state, dataset, config.log.eval_samples))
         (workdir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return state, TrainResult(step=step, status=status, resumed_from=start or None, report=report, recipe=recipe)

@@ -62,6 +62,8 @@ def test_bad_input_errors(capsys, tmp_path, trained):
     assert "expected int" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "train.steps=many"])
     assert "key=value" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "train.steps"])
     assert "unknown GAN loss" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "recipe.loss=magic"])
+    assert "log.every=0 must be >= 1" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "log.every=0"])
+    assert "log.eval_samples=-1 must be >= 0" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "log.eval_samples=-1"])
     assert "unknown config key 'train.loss'" in _error(capsys, ["train", "--workdir", str(tmp_path / "a"), "--set", "train.loss=hinge"])
     err = _error(capsys, ["train", "dcgan_digits", "--workdir", str(tmp_path / "a"), "--set", "recipe.r1_gamma=10"])
     assert "BatchNorm" in err and "--set model.d_batch_norm=false" in err, err

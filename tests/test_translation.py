@@ -320,3 +320,36 @@ def test_l1_only_ablation_has_no_discriminator():
     cfg = apply_overrides(load_experiment("pix2pix_cifar10_edges"), ["data.name=digits_edges", "recipe.gan_weight=0", "model.ngf=4"])
     _, recipe, state = build_state(cfg)
     assert set(state.nets) == {"G"} and [p.name for p in recipe.phases] == ["Gmain"]
+
+
+def test_longer_schedule_on_resume_before_the_decay_equals_one_longer_run(tmp_path, capsys):
+    """The lr is constant for the first half of train.steps, then decays to 0 (decay_steps=-1): a
+    run stopped at step 2 of 4 (decay from 2) may resume with train.steps=6 (decay from 3), since
+    no step taken so far depends on train.steps, and equals a 6-step run; from step 4 it may not."""
+    import shutil
+
+    from gan_jax.families.translation import steps_free_until
+    from gan_jax.config import apply_overrides, load_experiment
+
+    tiny = ["data.name=digits_edges", "model.ngf=4", "model.ndf=4", "train.batch_size=4", "log.every=2", "log.sample_every=100",
+            "log.eval_samples=0", "log.num_samples=4", "log.tensorboard=false", "checkpoint.every=2", "checkpoint.keep=10"]
+    cfg = apply_overrides(load_experiment("pix2pix_cifar10_edges"), [*tiny, "train.steps=4"])
+    assert cfg.recipe.decay_steps == -1 and steps_free_until(cfg) == 2
+
+    def train(workdir, steps):
+        argv = ["train", "pix2pix_cifar10_edges", "--workdir", str(workdir), "--no-progress"]
+        return main([*argv, *[x for s in [*tiny, f"train.steps={steps}"] for x in ("--set", s)]])
+
+    assert train(tmp_path / "a", 4) == 0
+    assert train(tmp_path / "a", 6) == 2  # resumed at step 4, past step 2: the lr of steps 2-3 would change
+    err = capsys.readouterr().err.strip()
+    assert "resuming at step 4" in err and "train.steps=4" in err and len(err.splitlines()) == 1, err
+    stopped = tmp_path / "stopped"
+    shutil.copytree(tmp_path / "a", stopped)
+    shutil.rmtree(stopped / "checkpoints" / "4")  # as if stopped after the checkpoint of step 2
+    (stopped / "report.json").unlink()
+    assert train(stopped, 6) == 0 and train(tmp_path / "full", 6) == 0
+    x, y = _leaves(stopped, 6), _leaves(tmp_path / "full", 6)
+    assert len(x) == len(y)
+    for u, v in zip(x, y):
+        np.testing.assert_array_equal(u, v)

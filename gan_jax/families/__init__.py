@@ -2,7 +2,9 @@
 
 A family module defines ``ModelConfig`` and ``RecipeConfig`` (the config's ``model`` and
 ``recipe`` sections), ``build(config, dataset) -> (recipe, state)`` and
-``steps_locked(config) -> str`` (why ``train.steps`` may not change on resume, or "").
+``steps_locked(config) -> str`` (why ``train.steps`` may not change on resume, or ""); optionally
+``steps_free_until(config) -> int`` (the updates before the schedule depends on ``train.steps``:
+a run resumed no later than that may still change it).
 """
 
 #: family name -> module
