@@ -15,8 +15,9 @@ Data:      data.dir holding cifar10-{train,test}-jpeg.zip (e.g. ../shared/datase
 Command:   gan-jax train pix2pix_cifar10_edges --set data.dir=../shared/datasets
            (the paper's L1-only ablation: --set recipe.gan_weight=0)
 Runtime:   ~0.56 s per step on 2 CPU cores (about 3 h for the default schedule).
-Result:    README "Image translation" (the L1 vs L1 + cGAN ablation at 1,500 steps); evaluate
-           with gan-jax eval --workdir WORKDIR.
+Result:    README "Image translation" (the L1 vs L1 + cGAN ablation at 1,500 and 3,000 steps:
+           the cGAN's FD 3.5x lower, its L1 22% higher at 3,000); evaluate with
+           gan-jax eval --workdir WORKDIR.
 """
 
 from gan_jax.config import CheckpointConfig, Config, DataConfig, LogConfig, TrainConfig
