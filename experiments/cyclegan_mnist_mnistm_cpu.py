@@ -8,7 +8,8 @@ the time a CPU run has (measured in README "Image translation").
 Data:      data.dir holding mnist.npz and cifar10-{train,test}-jpeg.zip (e.g. ../shared/datasets).
 Command:   gan-jax train cyclegan_mnist_mnistm_cpu --set data.dir=../shared/datasets
 Runtime:   ~0.3 s per step on 2 CPU cores (~15 min).
-Result:    README "Image translation"; evaluate with gan-jax eval --workdir WORKDIR --num 2000.
+Result:    README "Image translation" (label preservation 52.7% at 3,000 steps, 88.0% with
+           --set train.steps=20000); evaluate with gan-jax eval --workdir WORKDIR --num 2000.
 """
 
 from gan_jax.config import CheckpointConfig, Config, DataConfig, LogConfig, TrainConfig
