@@ -107,20 +107,22 @@ def _check_workdir(workdir: Path, config: Config) -> bool:
         if workdir.exists() and any(workdir.iterdir()):
             raise UserError(f"workdir {workdir} is not empty and holds no gan-jax run; choose another --workdir (nothing was changed)")
         return False
-    old = _flatten(json.loads(json.dumps(to_dict(read_config(workdir / CONFIG_FILE)))))
+    old_config = read_config(workdir / CONFIG_FILE)
+    old = _flatten(json.loads(json.dumps(to_dict(old_config))))
     new = _flatten(json.loads(json.dumps(to_dict(config))))  # as saved: JSON turns tuples into lists
     differ = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k) and not k.startswith(RESUMABLE_FIELDS)]
     if not differ and old["train.steps"] != new["train.steps"]:
         family = family_module(config.family)
         reason = family.steps_locked(config)
-        free = getattr(family, "steps_free_until", lambda c: 0)
-        at = (latest_step(workdir) or 0) if reason else 0
-        if reason and at > min(free(read_config(workdir / CONFIG_FILE)), free(config)):
-            raise UserError(
-                f"workdir {workdir} was started with train.steps={old['train.steps']} and {reason}; resuming at step {at} with "
-                f"train.steps={new['train.steps']} would change the schedule of the steps already taken. Resume with "
-                f"--set train.steps={old['train.steps']}, or start a new --workdir (nothing was changed)"
-            )
+        if reason:
+            free = getattr(family, "steps_free_until", lambda c: 0)
+            at = latest_step(workdir) or 0
+            if at > min(free(old_config), free(config)):
+                raise UserError(
+                    f"workdir {workdir} was started with train.steps={old['train.steps']} and {reason}; resuming at step {at} "
+                    f"with train.steps={new['train.steps']} would change the schedule of the steps already taken. Resume with "
+                    f"--set train.steps={old['train.steps']}, or start a new --workdir (nothing was changed)"
+                )
     if differ:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differ[:4]) + (" ..." if len(differ) > 4 else "")
         raise UserError(

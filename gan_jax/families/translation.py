@@ -76,16 +76,18 @@ def steps_locked(config: Config) -> str:
 def steps_free_until(config: Config) -> int:
     """Updates taken at the constant lr, before the schedule depends on ``train.steps``: a run
     resumed from a checkpoint no later than this may change ``train.steps`` exactly."""
-    steps, decay = config.train.steps, config.recipe.decay_steps
-    if not decay:
-        return steps
-    return steps - (steps // 2 if decay == -1 else decay)
+    steps = config.train.steps
+    return steps - _decay_steps(steps, config.recipe.decay_steps)
+
+
+def _decay_steps(steps: int, decay: int) -> int:
+    """The updates over which the lr decays: ``decay``, or half of ``steps`` for -1 (0: none)."""
+    return steps // 2 if decay == -1 else decay
 
 
 def _schedule(lr: float, steps: int, decay: int):
     """Constant ``lr``, then linear to 0 over the last ``decay`` of ``steps`` updates (-1: half)."""
-    if decay == -1:
-        decay = steps // 2
+    decay = _decay_steps(steps, decay)
     if not decay:
         return lr
     if not 0 < decay <= steps:
