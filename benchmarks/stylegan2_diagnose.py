@@ -28,6 +28,7 @@ def diagnose(workdir: Path, step: int | None, data_dir: str | None) -> dict:
     from gan_jax.checkpoint import restore_state
     from gan_jax.config import CONFIG_FILE, UserError, apply_overrides, read_config
     from gan_jax.data import load_arrays
+    from gan_jax.data.pipeline import limit_subset
     from gan_jax.engine import apply_network
     from gan_jax.experiment import build_state
 
@@ -53,7 +54,8 @@ def diagnose(workdir: Path, step: int | None, data_dir: str | None) -> dict:
             a = layer["affine"]
             s = w @ (a["weight"] / np.sqrt(w.shape[-1])) + a["bias"]  # EqualDense at lr_mul 1
             out["styles"][name] = float(jnp.median(s.std(0) / jnp.abs(s.mean(0))))
-    x = load_arrays(config.data.name, "train", data_dir=config.data.dir, image_size=config.data.image_size)[0][:64]
+    x = load_arrays(config.data.name, "train", data_dir=config.data.dir, image_size=config.data.image_size)[0]
+    x = x[limit_subset(len(x), 64)]  # a random 64: the offline CIFAR-10 is stored class by class
     real = np.asarray(x, np.float32) / 127.5 - 1.0  # uint8 -> [-1, 1], as the training pipeline
     logits = lambda x: np.asarray(apply_network(d, jnp.asarray(x)))  # noqa: E731
     diverse = logits(real)[:8]

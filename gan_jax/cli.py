@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=500)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--no-ema", action="store_true", help="use the raw generator instead of its EMA")
-    e.add_argument("--num-real", type=int, help="use only the first N training images as the reference (default: all)")
+    e.add_argument("--num-real", type=int, help="use only N training images (a fixed random subset) as the reference (default: all)")
     e.add_argument("--standing-stats", type=int, default=0, metavar="N", help="BatchNorm generators: score with the statistics "
                    "of N training-mode batches of 256 (BigGAN's standing statistics; default 0: the stored ones)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")

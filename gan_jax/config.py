@@ -45,7 +45,7 @@ class DataConfig:
     seq_len: int = 0
     #: text:PATH data: "char" or "word" (whitespace-separated) tokens
     text_level: str = "char"
-    #: image data: train on the first N examples of the split only (limited-data runs; 0 = all)
+    #: image data: train on a fixed random N examples of the split only (limited-data runs; 0 = all)
     limit: int = 0
     #: folders:/folder_pairs: data: training images are loaded at load_size x load_size and every
     #: batch is randomly cropped to image_size (pix2pix/CycleGAN's resize_and_crop; 0 = off)

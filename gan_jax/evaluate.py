@@ -269,7 +269,7 @@ def evaluate_and_record(workdir: str | Path, *, metrics: Sequence[str] | str = M
         batch_size: generator batch size.
         seed: latents (as ``gan-jax sample --seed``) and KID/PR subset draws.
         use_ema: sample the EMA generator.
-        num_real: use only the first ``num_real`` training images for the reference (default all).
+        num_real: use only ``num_real`` training images (a fixed random subset) for the reference (default all).
         standing_stats: > 0: score with BatchNorm statistics recomputed from that many training-mode
             batches of 256 (``gan_jax.standing.standing_state``; 0: the checkpoint's running averages).
 

@@ -48,9 +48,13 @@ def _net(state: TrainState, direction: str):
     return state.nets["G"]
 
 
+def _batch_stats_at_test(net) -> bool:
+    return bool(getattr(net.module, "test_batch_stats", False) and net.collections)
+
+
 @jax.jit
 def _apply(net, images, key):
-    if getattr(net.module, "test_batch_stats", False) and net.collections:
+    if _batch_stats_at_test(net):
         # pix2pix's test mode: the network exactly as in training (batch statistics of this batch,
         # dropout on); the statistics it would update are discarded
         out, _ = net.module.apply({"params": net.params, **net.collections}, to_float(images), train=True,
@@ -69,7 +73,8 @@ def translate(recipe: Recipe, state: TrainState, images: np.ndarray, direction: 
     for i in range(0, len(images), batch_size):
         chunk = images[i:i + batch_size]
         valid = len(chunk)
-        if valid < batch_size and len(images) > batch_size:  # one compiled shape
+        # one compiled shape; not where the padding would enter the test batch's BatchNorm statistics
+        if valid < batch_size and len(images) > batch_size and not _batch_stats_at_test(net):
             chunk = np.concatenate([chunk, np.zeros((batch_size - valid, *chunk.shape[1:]), chunk.dtype)])
         out.append(to_uint8(np.asarray(_apply(net, jnp.asarray(chunk), jax.random.fold_in(key, i))))[:valid])
     return np.concatenate(out)

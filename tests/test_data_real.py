@@ -40,6 +40,20 @@ def test_cifar10_counts_histogram_and_pixels(shared_datasets):
         np.testing.assert_array_equal(xt[-1], np.asarray(Image.open(io.BytesIO(zf.read(last))).convert("RGB")))
 
 
+def test_limit_trains_on_a_random_subset_of_every_class(shared_datasets):
+    """The offline CIFAR-10 is stored class by class: ``data.limit`` must not mean its first images."""
+    from gan_jax.data.pipeline import limit_subset
+
+    _, y = load_arrays("cifar10", "train", data_dir=shared_datasets)
+    keep = limit_subset(len(y), 1000)
+    assert len(np.unique(keep)) == 1000 and keep.max() < len(y) and (np.diff(keep) > 0).all()
+    np.testing.assert_array_equal(keep, limit_subset(len(y), 1000))  # fixed: a resumed run trains on the same images
+    assert np.bincount(y[keep], minlength=10).min() >= 70  # ~100 per class, not 1,000 airplanes
+    stream = get_dataset("cifar10", data_dir=shared_datasets, image_size=32, limit=1000).stream(100, 0)
+    seen = np.concatenate([next(stream)["y"] for _ in range(10)])  # one epoch of the subset
+    np.testing.assert_array_equal(np.bincount(seen, minlength=10), np.bincount(y[keep], minlength=10))
+
+
 def test_stream_deterministic_and_resumable(shared_datasets):
     ds = get_dataset("cifar10", data_dir=shared_datasets, image_size=32)
     assert ds.data_shape == (32, 32, 3) and ds.num_classes == 10 and ds.is_image

@@ -135,6 +135,9 @@ def test_reference_cache_is_atomic_and_keyed(tmp_path):
     np.testing.assert_array_equal(a["sigma"], b["sigma"])
     c = feats.reference_statistics("noise", images, net, num=200)  # a different key
     assert c["key"] != a["key"] and c["count"] == 200
+    from gan_jax.data.pipeline import limit_subset
+
+    np.testing.assert_allclose(c["mu"], f[limit_subset(300, 200)].mean(0), rtol=1e-6, atol=1e-7)  # a fixed random 200
     # 32x32 images go through the resize protocol, which is part of the key
     d = feats.reference_statistics("noise", rng.integers(0, 256, (50, 32, 32, 1), dtype=np.uint8), net)
     assert "torchbilinear28x28" in d["key"]

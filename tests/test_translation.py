@@ -314,12 +314,36 @@ def test_pix2pix_train_translate_eval_and_bad_input(tmp_path, capsys):
         assert not (tmp_path / "bad").exists()
 
 
+def test_32px_pix2pix_experiments_discriminate_patches_not_the_whole_image():
+    from gan_jax.config import load_experiment
+
+    for name in ("pix2pix_cifar10_edges", "pix2pix_cifar10_gray"):
+        cfg = load_experiment(name)
+        # the paper's 70x70 patch is 27% of a 256 px image; 3 layers would see all of a 32 px one
+        assert patch_receptive_field(cfg.model.d_layers) <= cfg.data.image_size // 2 < patch_receptive_field(3)
+
+
 def test_l1_only_ablation_has_no_discriminator():
     from gan_jax.config import apply_overrides, load_experiment
 
     cfg = apply_overrides(load_experiment("pix2pix_cifar10_edges"), ["data.name=digits_edges", "recipe.gan_weight=0", "model.ngf=4"])
     _, recipe, state = build_state(cfg)
     assert set(state.nets) == {"G"} and [p.name for p in recipe.phases] == ["Gmain"]
+
+
+def test_test_batch_statistics_never_include_padding():
+    """pix2pix's test mode normalises with the test batch's statistics, so a short last batch must
+    not be padded to the compiled size: its images translate as that batch alone would."""
+    from gan_jax.config import apply_overrides, load_experiment
+    from gan_jax.translation_eval import translate
+
+    cfg = apply_overrides(load_experiment("pix2pix_cifar10_edges"), ["data.name=digits_edges", "model.ngf=4", "model.ndf=4"])
+    dataset, recipe, state = build_state(cfg)
+    src = dataset.translation.test_a[:7]
+    full = translate(recipe, state, src, batch_size=4)
+    assert full.shape[0] == 7
+    np.testing.assert_array_equal(full[4:], translate(recipe, state, src[4:], batch_size=4))
+    np.testing.assert_array_equal(full[:4], translate(recipe, state, src[:4], batch_size=4))
 
 
 def test_longer_schedule_on_resume_before_the_decay_equals_one_longer_run(tmp_path, capsys):

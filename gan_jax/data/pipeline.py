@@ -83,14 +83,28 @@ def batch_reader(source: Sequence, fit: Callable[[np.ndarray], np.ndarray], labe
     return read
 
 
+#: seed of the fixed random subset that ``data.limit`` trains on
+LIMIT_SEED = 0
+
+
+def limit_subset(n: int, limit: int) -> np.ndarray:
+    """The sorted indices of the ``limit`` examples (of ``n``) that ``data.limit`` keeps: a fixed
+    random subset, as the ADA paper's limited-data runs use, because a split's first examples need
+    not be a sample of it (the offline CIFAR-10 is stored class by class)."""
+    if limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(LIMIT_SEED).permutation(n)[:limit])
+
+
 def batch_stream(source: Sequence, read: Callable[[np.ndarray], dict], batch_size: int, seed: int, *,
                  shard_index: int = 0, shard_count: int = 1, limit: int = 0) -> BatchStream:
     """Shuffled, sharded, infinite stream of ``batch_size`` examples; ``read`` from ``batch_reader``.
 
-    ``limit > 0``: only the first ``limit`` examples of the split (limited-data training)."""
+    ``limit > 0``: only ``limit_subset(len(source), limit)`` of the split (limited-data training)."""
     if not 0 <= shard_index < shard_count:
         raise ValueError(f"shard_index must be in [0, {shard_count}), got {shard_index}")
-    ds = grain.MapDataset.range(min(len(source), limit) if limit else len(source))[shard_index::shard_count]
+    ds = grain.MapDataset.source(limit_subset(len(source), limit)) if limit else grain.MapDataset.range(len(source))
+    ds = ds[shard_index::shard_count]
     if not 0 < batch_size <= len(ds):
         raise DatasetError(f"batch size {batch_size} must be in [1, {len(ds)}] (examples in shard {shard_index} of {shard_count})")
     ds = ds.shuffle(seed=seed % 2**32).repeat().batch(batch_size, drop_remainder=True).map(read)

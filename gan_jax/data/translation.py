@@ -5,7 +5,8 @@ Names (``translation_dataset``):
 * ``cifar10_edges`` (paired): a = the edge map of a CIFAR-10 image (black edges on white, 1
   channel), b = the colour image; the edges2* task of pix2pix (Isola et al. 2017, "Image-to-Image
   Translation with Conditional Adversarial Networks"), whose edges2shoes/edges2handbags maps come
-  from HED (Xie & Tu 2015). Train: CIFAR-10 train (50k); test: CIFAR-10 test (10k).
+  from HED (Xie & Tu 2015). Train: CIFAR-10 train (50k); test: CIFAR-10 test (10k), in a fixed
+  random order (``HELD_OUT_SEED``; the offline copy is stored class by class).
 * ``cifar10_gray`` (paired): a = grayscale (ITU-R 601 luma), b = colour (pix2pix's BW -> colour).
 * ``digits_edges`` (paired): a = edges, b = the scikit-learn digit shipped with gan_jax (no file);
   a fixed 10% of the 1,797 digits is the test split.
@@ -227,8 +228,12 @@ def _cifar(name: str, size: int, data_dir: str | None) -> _Arrays:
 
     derive = edges if name == "cifar10_edges" else gray
     (train_b, _), (test_b, labels) = (load_arrays("cifar10", s, data_dir=data_dir, image_size=size) for s in ("train", "test"))
+    # the offline CIFAR-10 is stored class by class: shuffled once, the first N test pairs (logged
+    # metrics, grids) are a sample of every class, and a test batch mixes classes as training's do
+    order = np.random.default_rng(HELD_OUT_SEED).permutation(len(test_b))
+    test_b = test_b[order]
     return _pack(True, ("edges" if name == "cifar10_edges" else "gray", "cifar10"), derive(train_b), train_b,
-                 derive(test_b), test_b, True, np.array(labels, np.int32), (None, "cifar10"))
+                 derive(test_b), test_b, True, np.asarray(labels, np.int32)[order], (None, "cifar10"))
 
 
 def _digits_edges(size: int) -> _Arrays:

@@ -161,7 +161,7 @@ def cache_dir() -> Path:
 
 def reference_key(dataset: str, split: str, image_shape: tuple[int, ...], net: FeatureNet, num: int | None) -> str:
     h, w, c = image_shape
-    n = "all" if num is None else str(num)
+    n = "all" if num is None else f"{num}r"  # r: a fixed random subset (until 2026-12-07 the first num images)
     return f"{dataset}-{split}-{h}x{w}x{c}__{net.name}-{net.weights_id}__{net.protocol(image_shape)}__n{n}"
 
 
@@ -187,7 +187,9 @@ def reference_statistics(dataset: str, images: np.ndarray | Callable[[], np.ndar
         images: uint8 NHWC images, or a zero-argument function returning them (called only
             on a cache miss).
         net: the feature net.
-        num: use only the first ``num`` images (None: all).
+        num: use only ``num`` of the images (None: all): the fixed random subset
+            ``gan_jax.data.pipeline.limit_subset`` picks, since a split's first images need not
+            be a sample of it (the offline CIFAR-10 is stored class by class).
         image_shape: (H, W, C) of the images (needed with a callable ``images`` for the key).
 
     Returns:
@@ -210,7 +212,11 @@ def reference_statistics(dataset: str, images: np.ndarray | Callable[[], np.ndar
         except (OSError, ValueError, KeyError, EOFError):
             pass  # unreadable cache entry: recompute and overwrite
     imgs = images() if callable(images) else images
-    imgs = np.asarray(imgs)[:num] if num is not None else np.asarray(imgs)
+    imgs = np.asarray(imgs)
+    if num is not None:
+        from gan_jax.data.pipeline import limit_subset
+
+        imgs = imgs[limit_subset(len(imgs), num)]
     if tuple(imgs.shape[1:]) != tuple(image_shape):
         raise ValueError(f"images have shape {imgs.shape[1:]}, expected {tuple(image_shape)}")
     n = len(imgs)
