@@ -681,7 +681,7 @@ class Translation:
 
 
 TRANSLATION_MODELS: dict[str, Translation] = {
-    "pix2pix64": Translation("pix2pix64", "pix2pix", 64, experiment="(pix2pix at 64x64: U-Net depth 6; pix2pix_cifar10_edges is 32x32)"),
+    "pix2pix64": Translation("pix2pix64", "pix2pix", 64, experiment="(pix2pix at 64x64: U-Net depth 6, the reference's 3-layer D; pix2pix_cifar10_edges is 32x32 with a 1-layer D)"),
     "pix2pix256": Translation("pix2pix256", "pix2pix", 256, experiment="(the pix2pix paper's 256x256 setting: unet_256, depth 8)"),
     "cyclegan64": Translation("cyclegan64", "cyclegan", 64, experiment="(CycleGAN at 64x64, 6 blocks; cyclegan_mnist_mnistm is 32x32 without identity)"),
     "cyclegan256": Translation("cyclegan256", "cyclegan", 256, experiment="cyclegan_folder"),
