@@ -70,11 +70,12 @@ def translate(recipe: Recipe, state: TrainState, images: np.ndarray, direction: 
     images = np.asarray(images)
     out = []
     key = jax.random.PRNGKey(seed)
+    # one compiled shape, except where the padding would enter the test batch's BatchNorm statistics
+    pad = len(images) > batch_size and not _batch_stats_at_test(net)
     for i in range(0, len(images), batch_size):
         chunk = images[i:i + batch_size]
         valid = len(chunk)
-        # one compiled shape; not where the padding would enter the test batch's BatchNorm statistics
-        if valid < batch_size and len(images) > batch_size and not _batch_stats_at_test(net):
+        if pad and valid < batch_size:
             chunk = np.concatenate([chunk, np.zeros((batch_size - valid, *chunk.shape[1:]), chunk.dtype)])
         out.append(to_uint8(np.asarray(_apply(net, jnp.asarray(chunk), jax.random.fold_in(key, i))))[:valid])
     return np.concatenate(out)
