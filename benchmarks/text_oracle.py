@@ -44,8 +44,9 @@ def main() -> None:
     p.add_argument("--mle-steps", type=int, default=15 * 156)
     p.add_argument("--seqgan-d-pretrain", type=int, default=2000)
     p.add_argument("--seqgan-adv", type=int, default=50)
-    p.add_argument("--gumbel-adv", type=int, default=1000)
+    p.add_argument("--gumbel-adv", type=int, default=3000)
     p.add_argument("--methods", nargs="+", default=["mle", "seqgan", "gumbel"])
+    p.add_argument("--seqgan-set", nargs="*", default=[], help="extra overrides of the SeqGAN runs, e.g. recipe.rollout_update_rate=0")
     p.add_argument("--gumbel-set", nargs="*", default=[], help="extra overrides of the Gumbel runs, e.g. recipe.lr_g_adv=1e-3")
     p.add_argument("--out", default="benchmarks/results/text_oracle.json")
     p.add_argument("--fresh", action="store_true", help="delete the seeds' workdirs first")
@@ -81,12 +82,13 @@ def main() -> None:
         init = [f"recipe.init_from={mle_dir}", "recipe.pretrain_g_steps=0", f"train.seed={seed}"]
         if "seqgan" in args.methods:
             steps = args.seqgan_d_pretrain + args.seqgan_adv
-            metrics, sec = _run("seqgan_oracle_cpu", common + init + [f"recipe.pretrain_d_steps={args.seqgan_d_pretrain}", f"train.steps={steps}"],
+            metrics, sec = _run("seqgan_oracle_cpu", common + init + [f"recipe.pretrain_d_steps={args.seqgan_d_pretrain}", f"train.steps={steps}",
+                                                                  *args.seqgan_set],
                                 base / "seqgan")
-            rows["seqgan"].append({"seed": seed, **metrics, "seconds": sec})
+            rows["seqgan"].append({"seed": seed, **metrics, "seconds": sec, "overrides": args.seqgan_set})
         if "gumbel" in args.methods:
-            metrics, sec = _run("relgan_oracle", common + init + [f"train.steps={args.gumbel_adv}", f"recipe.anneal_steps={args.gumbel_adv}",
-                                                              *args.gumbel_set],
+            # beta follows the experiment's fixed 5,000-step schedule, as RelGAN's does, whatever --gumbel-adv is
+            metrics, sec = _run("relgan_oracle", common + init + [f"train.steps={args.gumbel_adv}", *args.gumbel_set],
                                 base / "gumbel")
             rows["gumbel"].append({"seed": seed, **metrics, "seconds": sec, "overrides": args.gumbel_set})
         _write(args, rows)

@@ -201,6 +201,27 @@ def test_beta_schedule_and_optimizer_switch():
     assert steps == [-1.0, -1.0, -10.0, -10.0]
 
 
+
+def test_gradient_clipping_of_g_and_d_and_its_bad_values(tmp_path, capsys):
+    from gan_jax.config import apply_overrides, load_experiment
+
+    path = _letters(tmp_path)
+    sets = [s for s in _tiny(path, "gumbel") if s != "--set"]
+    _, _, state = build_state(apply_overrides(load_experiment("relgan_oracle"), sets + ["recipe.pretrain_d_steps=0"]))
+    # a gradient of global norm 10 enters Adam's first moment clipped to norm 5: mu = (1 - b1) * g / 2
+    for name in ("G", "D"):
+        net = state.nets[name]
+        g = jax.tree.map(jnp.zeros_like, net.params)
+        leaves, tree = jax.tree.flatten(g)
+        leaves[0] = jnp.full(leaves[0].shape, 10.0 / np.sqrt(leaves[0].size))
+        _, opt = net.tx.update(jax.tree.unflatten(tree, leaves), net.opt_state, net.params)
+        mus = [np.asarray(x) for x in jax.tree.leaves(opt) if getattr(x, "shape", None) == leaves[0].shape]
+        assert any(np.allclose(m, 0.1 * 5.0 / np.sqrt(leaves[0].size), rtol=1e-5) for m in mus), name
+    assert main(["train", "relgan_oracle", "--workdir", str(tmp_path / "c"), *_tiny(path, "gumbel"), "--set", "recipe.d_grad_clip=-1"]) == 2
+    err = capsys.readouterr().err
+    assert "recipe.d_grad_clip" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c").exists()
+
 def test_seqgan_discriminator_shapes_and_relaxed_inputs():
     d = SeqGANDiscriminator(vocab_size=9, emb_dim=8, filters=((1, 3), (2, 4), (5, 2)))
     x = jnp.asarray(np.random.default_rng(0).integers(0, 9, (4, 5)), jnp.int32)

@@ -50,6 +50,9 @@ class RecipeConfig:
     lr_d: float = 1e-4
     b1_d: float = 0.9
     b2_d: float = 0.999
+    #: clip D's gradient to this global norm (RelGAN: 5; SeqGAN: 0 = off)
+    d_grad_clip: float = 0.0
+    #: SeqGAN's L2 weight on D's output layer (RelGAN: 0)
     d_l2: float = 0.2
     d_steps: int = 1
     rollouts: int = 16
@@ -101,6 +104,8 @@ def build(config: Config, dataset) -> tuple[Recipe, TrainState]:
                         straight_through=r.straight_through)
     except ValueError as e:
         raise UserError(str(e)) from None
+    if min(r.g_grad_clip, r.d_grad_clip) < 0:
+        raise UserError(f"recipe.g_grad_clip and recipe.d_grad_clip must be >= 0 (0 = no clipping), got {r.g_grad_clip} and {r.d_grad_clip}")
     if spec.method != "mle" and t.steps <= spec.adv_start:
         raise UserError(f"train.steps={t.steps} leaves no adversarial steps after recipe.pretrain_g_steps={r.pretrain_g_steps} + "
                         f"recipe.pretrain_d_steps={r.pretrain_d_steps}; raise train.steps or use recipe.method=mle")
@@ -123,6 +128,6 @@ def build(config: Config, dataset) -> tuple[Recipe, TrainState]:
     mle = _optimizer(r.lr_g_mle, r.b1_g, r.b2_g, r.g_grad_clip)
     adv = _optimizer(r.lr_g_adv, r.b1_g, r.b2_g, r.g_grad_clip)
     g_tx = mle if spec.method == "mle" else switch_at(spec.pretrain_g_steps, mle, adv)
-    d_tx = optax.adam(r.lr_d, b1=r.b1_d, b2=r.b2_d)
+    d_tx = _optimizer(r.lr_d, r.b1_d, r.b2_d, r.d_grad_clip)
     return text_gan(generator=g, discriminator=d, g_tx=g_tx, d_tx=d_tx, spec=spec, rng=jax.random.PRNGKey(t.seed), name=config.experiment,
                     g_params=g_params)
