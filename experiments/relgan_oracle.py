@@ -13,8 +13,8 @@ not RelGAN's 64-representation CNN, whose 1,200-wide highway per representation 
 SeqGAN's D per sentence.
 
 Command:   gan-jax train relgan_oracle --set data.dir=../shared/datasets
-Runtime:   on 2 CPU cores ~25 min of MLE (scaled from 137 s for 15 epochs), then ~1.4 s per
-           adversarial step (~70 min).
+Runtime:   on 2 CPU cores ~25 min of MLE (scaled from 137 s for 15 epochs), then ~1.5 s per
+           adversarial step (~75 min).
 Result:    README "Text GANs": from a 15-epoch MLE G (seed 0, NLL_oracle 9.082) 9.013 after 3,000
            adversarial steps, best 8.944 (``benchmarks/results/relgan_oracle_seed0.json``).
 Published: RelGAN NLL_oracle 6.68 (its relational-memory G and multi-representation D).
