@@ -201,7 +201,6 @@ def test_beta_schedule_and_optimizer_switch():
     assert steps == [-1.0, -1.0, -10.0, -10.0]
 
 
-
 def test_gradient_clipping_of_g_and_d_and_its_bad_values(tmp_path, capsys):
     from gan_jax.config import apply_overrides, load_experiment
 
@@ -211,9 +210,8 @@ def test_gradient_clipping_of_g_and_d_and_its_bad_values(tmp_path, capsys):
     # a gradient of global norm 10 enters Adam's first moment clipped to norm 5: mu = (1 - b1) * g / 2
     for name in ("G", "D"):
         net = state.nets[name]
-        g = jax.tree.map(jnp.zeros_like, net.params)
-        leaves, tree = jax.tree.flatten(g)
-        leaves[0] = jnp.full(leaves[0].shape, 10.0 / np.sqrt(leaves[0].size))
+        leaves, tree = jax.tree.flatten(net.params)
+        leaves = [jnp.full(leaves[0].shape, 10.0 / np.sqrt(leaves[0].size))] + [jnp.zeros_like(x) for x in leaves[1:]]
         _, opt = net.tx.update(jax.tree.unflatten(tree, leaves), net.opt_state, net.params)
         mus = [np.asarray(x) for x in jax.tree.leaves(opt) if getattr(x, "shape", None) == leaves[0].shape]
         assert any(np.allclose(m, 0.1 * 5.0 / np.sqrt(leaves[0].size), rtol=1e-5) for m in mus), name
@@ -221,6 +219,7 @@ def test_gradient_clipping_of_g_and_d_and_its_bad_values(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "recipe.d_grad_clip" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()
+
 
 def test_seqgan_discriminator_shapes_and_relaxed_inputs():
     d = SeqGANDiscriminator(vocab_size=9, emb_dim=8, filters=((1, 3), (2, 4), (5, 2)))
