@@ -2,10 +2,10 @@
 
 ``stylegan2_mnist`` (the reference's ``cifar`` configuration at small widths) at half its widths
 (min(512 / res, 32): a quarter of the FLOPs, so both arms of the comparison fit a CPU session)
-and R1 gamma 1 instead of its 10, trained on 1,000 MNIST training images only
+and R1 gamma 1 instead of its 30, trained on 1,000 MNIST training images only
 (``data.limit``: a fixed random subset), with adaptive discriminator augmentation. Why gamma 1: ADA is the remedy for a
-discriminator that overfits its few images (E[sign D(real)] above the target); gamma 10 keeps
-that statistic at 0.39 on the full 60,000 images already, so a weaker R1 is what this
+discriminator that overfits its few images (E[sign D(real)] above the target); gamma 10 kept
+that statistic at 0.39 on the full 60,000 images already (gamma 30: about 0.2), so a weaker R1 is what this
 comparison needs (the reference's own rule would give 0.0032). ADA: the
 ``bgc`` pipeline on every image D sees, p adjusted every 4 steps towards E[sign D(real)] = 0.6 at
 500 kimg per unit (stylegan2-ada-pytorch ``--aug=ada --target=0.6``; p starts at 0). The
