@@ -10,9 +10,9 @@ and w of 128 dimensions (512), for the CPU. Why gamma 30 and this preset: at the
 overpowers G and G collapses to a few digits with smaller gammas (fid_mnist at 3,000 steps, seed 0:
 gamma 0.1 12.6, 1 5.8, 10 4.5, 30 4.1, 100 6.4), and the ``auto`` preset (path length, mixing,
 residual D, mbstd 4) did worse than ``cifar`` at equal gamma (README "StyleGAN2 and BigGAN";
-``--set model.preset=auto`` restores it). MNIST's 28 px
-images: the networks run at 32 px, G's output center-cropped to 28 and D's input zero-padded to
-32, so metrics see 28x28 images as for ``dcgan_mnist``.
+``--set model.preset=auto`` restores it). MNIST's 28 px images: the networks run at 32 px, G's
+output center-cropped to 28 and D's input zero-padded to 32, so metrics see 28x28 images as for
+``dcgan_mnist``.
 
 Data:      MNIST. Offline: data.dir (or GAN_JAX_DATA_DIR) holding mnist.npz.
 Command:   gan-jax train stylegan2_mnist --workdir runs/stylegan2_mnist --set data.dir=../shared/datasets
