@@ -92,6 +92,11 @@ def test_losses_against_hand_computed_values():
     np.testing.assert_allclose([ca, cb], [2.5, 5.0])
     ia, ib = identity_losses(a, rec_a, b, rec_b, weight=0.5, cycle_weight=10.0)  # the reference: 0.5 x 10 = 5
     np.testing.assert_allclose([ia, ib], [1.25, 2.5])
+    # lambda_B apart from lambda_A: it weighs the cycle b -> a -> b and the identity G_ab(b) ~ b
+    ca, cb = cycle_losses(a, rec_a, b, rec_b, weight=10.0, weight_b=2.0)
+    np.testing.assert_allclose([ca, cb], [2.5, 1.0])
+    ia, ib = identity_losses(a, rec_a, b, rec_b, weight=0.5, cycle_weight=10.0, cycle_weight_b=2.0)
+    np.testing.assert_allclose([ia, ib], [1.25, 0.5])
     # domains with other channels meet through gray <-> RGB (ITU-R 601 luma)
     rgb = jnp.array([[[[1.0, 0.0, -1.0]]]])
     np.testing.assert_allclose(match_channels(rgb, 1), [[[[0.299 - 0.114]]]], rtol=1e-6)
@@ -312,6 +317,17 @@ def test_pix2pix_train_translate_eval_and_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert needle in err and len(err.splitlines()) == 1, err
         assert not (tmp_path / "bad").exists()
+    cyc = ["train", "cyclegan_mnist_mnistm", "--workdir", str(tmp_path / "bad"), "--no-progress", *_tiny_cyclegan(a, b)]
+    assert main([*cyc, "--set", "recipe.cycle_weight_b=-0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "recipe.cycle_weight_b=-0.5 must be >= 0, or -1" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()
+    # lambda_B reaches the step: 0 switches the cycle b -> a -> b off, and only it
+    good = tmp_path / "lambda_b"
+    cyc[3] = str(good)
+    assert main([*cyc, "--set", "recipe.cycle_weight_b=0", "--set", "train.steps=1", "--set", "log.every=1"]) == 0
+    first = json.loads((good / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["loss/cycle_b"] == 0 and first["loss/cycle_a"] > 0 and first["loss/idt_b"] == 0 and first["loss/idt_a"] > 0
 
 
 def test_32px_pix2pix_experiments_discriminate_patches_not_the_whole_image():

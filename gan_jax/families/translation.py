@@ -55,8 +55,10 @@ class RecipeConfig:
     l1_weight: float = 100.0
     gan_weight: float = 1.0
     conditional: bool = True
-    #: CycleGAN: lambda_A = lambda_B, lambda_identity, fake pool size
+    #: CycleGAN: lambda_A (cycle a -> b -> a), lambda_B (b -> a -> b; -1: lambda_A, the paper's),
+    #: lambda_identity, fake pool size
     cycle_weight: float = 10.0
+    cycle_weight_b: float = -1.0
     identity_weight: float = 0.5
     pool_size: int = 50
     lr: float = 2e-4
@@ -146,7 +148,10 @@ def build(config: Config, dataset) -> tuple[Recipe, TrainState]:
             spec = Pix2PixSpec(gan_loss=loss, l1_weight=r.l1_weight, gan_weight=r.gan_weight, conditional=r.conditional)
             return pix2pix(generator=generator(info.shape_b[-1]), discriminator=disc(), g_tx=tx, d_tx=tx, spec=spec,
                            shape_a=info.shape_a, shape_b=info.shape_b, rng=rng, name=config.experiment)
-        spec = CycleGANSpec(gan_loss=loss, cycle_weight=r.cycle_weight, identity_weight=r.identity_weight, pool_size=r.pool_size)
+        if r.cycle_weight_b < 0 and r.cycle_weight_b != -1:
+            raise UserError(f"recipe.cycle_weight_b={r.cycle_weight_b} must be >= 0, or -1 (the same as recipe.cycle_weight)")
+        spec = CycleGANSpec(gan_loss=loss, cycle_weight=r.cycle_weight, identity_weight=r.identity_weight, pool_size=r.pool_size,
+                            cycle_weight_b=None if r.cycle_weight_b == -1 else r.cycle_weight_b)
         return cyclegan(generators=(generator(info.shape_b[-1]), generator(info.shape_a[-1])), discriminators=(disc(), disc()),
                         g_tx=tx, d_tx=tx, spec=spec, shape_a=info.shape_a, shape_b=info.shape_b, rng=rng, name=config.experiment)
     except ValueError as e:

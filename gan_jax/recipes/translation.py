@@ -45,9 +45,11 @@ def l1(x: Array, y: Array) -> Array:
     return jnp.mean(jnp.abs(x - y))
 
 
-def cycle_losses(real_a: Array, rec_a: Array, real_b: Array, rec_b: Array, *, weight: float) -> tuple[Array, Array]:
-    """CycleGAN's cycle-consistency losses ``weight * |G_ba(G_ab(a)) - a|_1`` and ``weight * |G_ab(G_ba(b)) - b|_1`` (means)."""
-    return weight * l1(rec_a, real_a), weight * l1(rec_b, real_b)
+def cycle_losses(real_a: Array, rec_a: Array, real_b: Array, rec_b: Array, *, weight: float,
+                 weight_b: float | None = None) -> tuple[Array, Array]:
+    """CycleGAN's cycle-consistency losses ``weight * |G_ba(G_ab(a)) - a|_1`` and ``weight_b * |G_ab(G_ba(b)) - b|_1``
+    (means; the reference's ``lambda_A``, ``lambda_B``; ``weight_b`` None: ``weight``)."""
+    return weight * l1(rec_a, real_a), (weight if weight_b is None else weight_b) * l1(rec_b, real_b)
 
 
 def match_channels(x: Array, channels: int) -> Array:
@@ -63,10 +65,13 @@ def match_channels(x: Array, channels: int) -> Array:
     raise ValueError(f"cannot convert {c}-channel images to {channels} channels (the identity loss needs 1 or 3)")
 
 
-def identity_losses(real_a: Array, idt_a: Array, real_b: Array, idt_b: Array, *, weight: float, cycle_weight: float) -> tuple[Array, Array]:
-    """``weight * cycle_weight * |G_ba(a) - a|_1`` and ``... |G_ab(b) - b|_1`` (the reference's
-    ``lambda_identity * lambda_A/B``; ``idt_a = G_ba(a)``, ``idt_b = G_ab(b)``)."""
-    return weight * cycle_weight * l1(idt_a, real_a), weight * cycle_weight * l1(idt_b, real_b)
+def identity_losses(real_a: Array, idt_a: Array, real_b: Array, idt_b: Array, *, weight: float, cycle_weight: float,
+                    cycle_weight_b: float | None = None) -> tuple[Array, Array]:
+    """``weight * cycle_weight * |G_ba(a) - a|_1`` and ``weight * cycle_weight_b * |G_ab(b) - b|_1`` (the
+    reference's ``lambda_identity * lambda_A`` and ``* lambda_B``; ``idt_a = G_ba(a)``, ``idt_b = G_ab(b)``;
+    ``cycle_weight_b`` None: ``cycle_weight``)."""
+    wb = cycle_weight if cycle_weight_b is None else cycle_weight_b
+    return weight * cycle_weight * l1(idt_a, real_a), weight * wb * l1(idt_b, real_b)
 
 
 # ----------------------------------------------------------------------------- the image pool
@@ -139,8 +144,10 @@ class Pix2PixSpec:
 @dataclasses.dataclass(frozen=True)
 class CycleGANSpec:
     gan_loss: str = "lsgan"
-    #: lambda_A = lambda_B
+    #: lambda_A: the weight of the cycle a -> b -> a
     cycle_weight: float = 10.0
+    #: lambda_B, of the cycle b -> a -> b (None: lambda_A, the paper's)
+    cycle_weight_b: float | None = None
     #: lambda_identity (the identity loss weighs identity_weight * cycle_weight); 0 = off
     identity_weight: float = 0.5
     pool_size: int = 50
@@ -148,8 +155,12 @@ class CycleGANSpec:
     def __post_init__(self):
         if self.gan_loss not in GAN_LOSSES:
             raise ValueError(f"unknown gan_loss {self.gan_loss!r}; choose one of {GAN_LOSSES}")
-        if self.cycle_weight < 0 or self.identity_weight < 0 or self.pool_size < 0:
-            raise ValueError("cycle_weight, identity_weight and pool_size must be >= 0")
+        if min(self.cycle_weight, self.lambda_b, self.identity_weight, self.pool_size) < 0:
+            raise ValueError("cycle_weight, cycle_weight_b, identity_weight and pool_size must be >= 0")
+
+    @property
+    def lambda_b(self) -> float:
+        return self.cycle_weight if self.cycle_weight_b is None else self.cycle_weight_b
 
 
 def _pix2pix_phases(spec: Pix2PixSpec) -> tuple[Phase, ...]:
@@ -198,7 +209,8 @@ def _cyclegan_phases(spec: CycleGANSpec) -> tuple[Phase, ...]:
         rec_b = ctx.apply("G_ab", fake_a)
         adv_ab = ctx.mean(gan_loss(ctx.apply("D_b", fake_b, keep_stats=False), True, spec.gan_loss))
         adv_ba = ctx.mean(gan_loss(ctx.apply("D_a", fake_a, keep_stats=False), True, spec.gan_loss))
-        cyc_a, cyc_b = (ctx.mean(x) for x in cycle_losses(a, rec_a, b, rec_b, weight=spec.cycle_weight))
+        cyc_a, cyc_b = (ctx.mean(x) for x in cycle_losses(a, rec_a, b, rec_b, weight=spec.cycle_weight,
+                                                                    weight_b=spec.lambda_b))
         loss = adv_ab + adv_ba + cyc_a + cyc_b
         metrics = {"loss/g_ab": adv_ab, "loss/g_ba": adv_ba, "loss/cycle_a": cyc_a, "loss/cycle_b": cyc_b}
         if spec.identity_weight:
@@ -206,7 +218,7 @@ def _cyclegan_phases(spec: CycleGANSpec) -> tuple[Phase, ...]:
             idt_a = match_channels(ctx.apply("G_ba", match_channels(a, b.shape[-1])), a.shape[-1])
             idt_b = match_channels(ctx.apply("G_ab", match_channels(b, a.shape[-1])), b.shape[-1])
             id_a, id_b = (ctx.mean(x) for x in identity_losses(a, idt_a, b, idt_b, weight=spec.identity_weight,
-                                                                cycle_weight=spec.cycle_weight))
+                                                                cycle_weight=spec.cycle_weight, cycle_weight_b=spec.lambda_b))
             loss = loss + id_a + id_b
             metrics.update({"loss/idt_a": id_a, "loss/idt_b": id_b})
         ctx.share("fake_a", fake_a)
