@@ -12,7 +12,7 @@ lowered only by hiding the background in G_ba's digits; at 2.5 label preservatio
 
 Data:      data.dir holding mnist.npz and cifar10-{train,test}-jpeg.zip (e.g. ../shared/datasets).
 Command:   gan-jax train cyclegan_mnist_mnistm_cpu --set data.dir=../shared/datasets
-Runtime:   ~0.25 s per step on 2 idle CPU cores (~13 min).
+Runtime:   ~0.25 s per step on 2 idle CPU cores (the 20,000-step run's rate: ~13 min).
 Result:    README "Image translation" (label preservation 68.8% at 3,000 steps, 89.0% with
            --set train.steps=20000); evaluate with gan-jax eval --workdir WORKDIR --num 2000.
 """

@@ -148,7 +148,7 @@ class CycleGANSpec:
     cycle_weight: float = 10.0
     #: lambda_B, of the cycle b -> a -> b (None: lambda_A, the paper's)
     cycle_weight_b: float | None = None
-    #: lambda_identity (the identity loss weighs identity_weight * cycle_weight); 0 = off
+    #: lambda_identity (the identity losses weigh identity_weight * lambda_A and * lambda_B); 0 = off
     identity_weight: float = 0.5
     pool_size: int = 50
 
@@ -209,8 +209,7 @@ def _cyclegan_phases(spec: CycleGANSpec) -> tuple[Phase, ...]:
         rec_b = ctx.apply("G_ab", fake_a)
         adv_ab = ctx.mean(gan_loss(ctx.apply("D_b", fake_b, keep_stats=False), True, spec.gan_loss))
         adv_ba = ctx.mean(gan_loss(ctx.apply("D_a", fake_a, keep_stats=False), True, spec.gan_loss))
-        cyc_a, cyc_b = (ctx.mean(x) for x in cycle_losses(a, rec_a, b, rec_b, weight=spec.cycle_weight,
-                                                                    weight_b=spec.lambda_b))
+        cyc_a, cyc_b = (ctx.mean(x) for x in cycle_losses(a, rec_a, b, rec_b, weight=spec.cycle_weight, weight_b=spec.lambda_b))
         loss = adv_ab + adv_ba + cyc_a + cyc_b
         metrics = {"loss/g_ab": adv_ab, "loss/g_ba": adv_ba, "loss/cycle_a": cyc_a, "loss/cycle_b": cyc_b}
         if spec.identity_weight:
